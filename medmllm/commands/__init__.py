@@ -1,0 +1,1 @@
+"""One module per ``medmllm`` subcommand (see :mod:`medmllm.cli`)."""

@@ -1,0 +1,186 @@
+"""The manifest: JSONL, one sample per line (CONTRACTS.md).
+
+``read_manifest`` yields ``(line_number, record_dict)`` and raises ``InputError`` naming the file,
+line and field; ``validate_record`` returns the list of problems of one record; ``write_manifest``
+writes atomically (a temporary file renamed into place), so a crash never leaves half a manifest.
+Image paths are relative to the image root: the manifest's folder, or ``image_root`` in the
+sidecar ``<manifest>.meta.json``; a path that leaves its root is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from medmllm.errors import InputError
+
+SCHEMA_VERSION = 1
+TASKS = ("report", "vqa", "mcq", "diagnosis", "summary", "caption", "open")
+SPLITS = ("train", "val", "test")
+MODALITIES = ("xray", "ct")
+ROLES = ("system", "user", "assistant")
+PLACEHOLDERS = {"xray": "<xray>", "ct": "<ct>"}
+REQUIRED = ("id", "split", "task", "messages")
+KNOWN_FIELDS = ("schema_version", "id", "patient_id", "split", "task", "images", "patient", "records",
+                "report", "labels", "messages", "choices", "answer", "meta")
+
+
+def new_record(**fields: Any) -> dict[str, Any]:
+    """A record with every known field present (defaults: empty/None), in the contract's order."""
+    rec: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": None, "patient_id": None, "split": "train",
+                           "task": "report", "images": [], "patient": None, "records": None, "report": None,
+                           "labels": None, "messages": [], "choices": None, "answer": None, "meta": {}}
+    unknown = set(fields) - set(KNOWN_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown manifest fields: {sorted(unknown)}")
+    rec.update(fields)
+    return rec
+
+
+def sidecar_path(manifest: str | os.PathLike) -> Path:
+    p = Path(manifest)
+    return p.with_name(p.name + ".meta.json")
+
+
+def image_root(manifest: str | os.PathLike) -> Path:
+    """The folder image paths are relative to: sidecar ``image_root`` or the manifest's folder."""
+    p = Path(manifest)
+    side = sidecar_path(p)
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(side, f"invalid JSON: {e}") from None
+        root = meta.get("image_root")
+        if root:
+            r = Path(root)
+            return r if r.is_absolute() else (p.parent / r)
+    return p.parent
+
+
+def resolve_image_path(root: str | os.PathLike, rel: str, where: str = "") -> Path:
+    """``root / rel``, rejecting absolute paths and paths that leave ``root``."""
+    if not isinstance(rel, str) or not rel:
+        raise InputError(where or None, "image path must be a non-empty string")
+    if os.path.isabs(rel) or rel.startswith(("\\", "~")):
+        raise InputError(where or None, f"image path '{rel}' must be relative to the image root")
+    root_r = Path(root).resolve()
+    full = (root_r / rel).resolve()
+    if full != root_r and root_r not in full.parents:
+        raise InputError(where or None, f"image path '{rel}' leaves the image root")
+    return Path(root) / rel
+
+
+def validate_record(rec: Any) -> list[str]:
+    """Problems of one record as ``'field: problem'`` strings (empty when valid)."""
+    if not isinstance(rec, dict):
+        return [f"record: expected a JSON object, got {type(rec).__name__}"]
+    errs: list[str] = []
+    for f in REQUIRED:
+        if rec.get(f) in (None, ""):
+            errs.append(f"{f}: missing")
+    unknown = sorted(set(rec) - set(KNOWN_FIELDS))
+    if unknown:
+        errs.append(f"{unknown[0]}: unknown field (valid: {', '.join(KNOWN_FIELDS)})")
+    if rec.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        errs.append(f"schema_version: expected {SCHEMA_VERSION}, got {rec.get('schema_version')!r}")
+    if rec.get("id") is not None and not isinstance(rec["id"], str):
+        errs.append("id: expected a string")
+    if rec.get("split") not in (None, "") and rec["split"] not in SPLITS:
+        errs.append(f"split: '{rec['split']}' is not one of {', '.join(SPLITS)}")
+    if rec.get("task") not in (None, "") and rec["task"] not in TASKS:
+        errs.append(f"task: '{rec['task']}' is not one of {', '.join(TASKS)}")
+    images = rec.get("images") or []
+    if not isinstance(images, list):
+        errs.append("images: expected a list")
+        images = []
+    counts = {m: 0 for m in MODALITIES}
+    for i, im in enumerate(images):
+        if not isinstance(im, dict):
+            errs.append(f"images[{i}]: expected an object")
+            continue
+        if im.get("modality") not in MODALITIES:
+            errs.append(f"images[{i}].modality: '{im.get('modality')}' is not one of {', '.join(MODALITIES)}")
+        else:
+            counts[im["modality"]] += 1
+        if not isinstance(im.get("path"), str) or not im.get("path"):
+            errs.append(f"images[{i}].path: missing")
+    msgs = rec.get("messages")
+    if isinstance(msgs, list):
+        seen = {m: 0 for m in MODALITIES}
+        for i, m in enumerate(msgs):
+            if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+                errs.append(f"messages[{i}]: expected {{'role': one of {'/'.join(ROLES)}, 'content': string}}")
+                continue
+            for mod, ph in PLACEHOLDERS.items():
+                seen[mod] += m["content"].count(ph)
+        if msgs and not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs) \
+                and rec.get("task") not in ("mcq", "vqa", "open") and rec.get("answer") is None:
+            errs.append("messages: no assistant turn to learn from (and no 'answer')")
+        for mod in MODALITIES:
+            if seen[mod] != counts[mod]:
+                errs.append(f"messages: {seen[mod]} {PLACEHOLDERS[mod]} placeholder(s) but {counts[mod]} {mod} image(s)")
+    elif msgs is not None:
+        errs.append("messages: expected a list")
+    for f in ("patient", "records", "report", "labels", "meta"):
+        if rec.get(f) is not None and not isinstance(rec[f], dict):
+            errs.append(f"{f}: expected an object or null")
+    labels = rec.get("labels") or {}
+    if isinstance(labels, dict):
+        for k, v in labels.items():
+            if v not in (0, 1, -1, None):
+                errs.append(f"labels.{k}: expected 1, 0, -1 or null, got {v!r}")
+    if rec.get("choices") is not None and not isinstance(rec["choices"], list):
+        errs.append("choices: expected a list or null")
+    return errs
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """``(line_number, parsed JSON)`` for each non-empty line; bad JSON raises naming the line."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "manifest not found")
+    with open(p, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield n, json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InputError(p, f"line {n}: not UTF-8 text") from None
+            except json.JSONDecodeError as e:
+                raise InputError(p, f"line {n}: invalid JSON ({e.msg} at column {e.colno})") from None
+
+
+def read_manifest(path: str | os.PathLike, validate: bool = True) -> list[dict[str, Any]]:
+    """All records of a manifest; with ``validate`` the first invalid record raises (line + field)."""
+    out = []
+    for n, rec in iter_lines(path):
+        if validate:
+            errs = validate_record(rec)
+            if errs:
+                raise InputError(path, f"line {n}: {errs[0]}")
+        out.append(rec)
+    return out
+
+
+def write_manifest(path: str | os.PathLike, records: Iterable[dict[str, Any]],
+                   image_root: str | os.PathLike | None = None) -> int:
+    """Write records as JSONL atomically; with ``image_root`` also write the sidecar. Returns the count."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, p)
+    if image_root is not None:
+        side = sidecar_path(p)
+        side_tmp = side.with_name(side.name + ".tmp")
+        side_tmp.write_text(json.dumps({"image_root": os.fspath(image_root)}), encoding="utf-8")
+        os.replace(side_tmp, side)
+    return n

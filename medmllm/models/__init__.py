@@ -1,0 +1,1 @@
+"""medmllm.models"""

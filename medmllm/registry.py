@@ -1,0 +1,96 @@
+"""Name -> builder registries, one per kind of component.
+
+A registry knows which modules populate it, so ``ENCODERS.get("vit2d")`` imports
+``medmllm.models.encoders`` on first use; adding an encoder touches one file. Names may also be
+patterns (``mlp(?P<depth>\\d+)x_gelu``): the named groups are passed to the builder as keyword
+arguments (converted to int when they are digits).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any, Callable
+
+from medmllm.errors import ConfigError
+
+
+class Registry:
+    """A closed set of named builders.
+
+    Args:
+        kind: what is registered ("encoder", "connector", ...), used in error messages.
+        modules: modules whose import registers the entries.
+    """
+
+    def __init__(self, kind: str, modules: tuple[str, ...] = ()):
+        self.kind = kind
+        self._modules = modules
+        self._loaded = False
+        self._entries: dict[str, Callable[..., Any]] = {}
+        self._patterns: list[tuple[re.Pattern[str], str, Callable[..., Any]]] = []
+
+    def register(self, name: str, *, pattern: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: register ``fn`` (a class or function) under ``name`` (or a regex if ``pattern``)."""
+
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if pattern:
+                self._patterns.append((re.compile(f"^{name}$"), name, fn))
+            else:
+                if name in self._entries and self._entries[name] is not fn:
+                    raise ValueError(f"{self.kind} '{name}' registered twice")
+                self._entries[name] = fn
+            return fn
+
+        return deco
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for m in self._modules:
+                importlib.import_module(m)
+
+    def names(self) -> list[str]:
+        """Registered names (patterns shown as their regex)."""
+        self._load()
+        return sorted(self._entries) + [p for _, p, _ in self._patterns]
+
+    def get(self, name: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """Return ``(builder, extra_kwargs)`` for ``name``; unknown names list the valid ones."""
+        self._load()
+        if name in self._entries:
+            return self._entries[name], {}
+        for rx, _, fn in self._patterns:
+            m = rx.match(name)
+            if m:
+                extra = {k: int(v) if v.isdigit() else v for k, v in m.groupdict().items()}
+                return fn, extra
+        raise ConfigError(None, f"unknown {self.kind} '{name}'; valid: {', '.join(self.names())}")
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        """Build the component registered as ``name`` with ``kwargs``."""
+        fn, extra = self.get(name)
+        try:
+            return fn(**extra, **kwargs)
+        except TypeError as e:
+            if "unexpected keyword argument" in str(e) or "missing" in str(e):
+                raise ConfigError(None, f"{self.kind} '{name}': {e}") from e
+            raise
+
+    def __contains__(self, name: str) -> bool:
+        try:
+            self.get(name)
+            return True
+        except ConfigError:
+            return False
+
+
+ENCODERS = Registry("encoder", ("medmllm.models.encoders",))
+CONNECTORS = Registry("connector", ("medmllm.models.connectors",))
+LLMS = Registry("llm", ("medmllm.models.llm",))
+FORMATS = Registry("format", ("medmllm.data.formats",))
+BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks",))
+STAGES = Registry("stage", ("medmllm.training.stages",))
+
+ALL = {"encoders": ENCODERS, "connectors": CONNECTORS, "llms": LLMS, "formats": FORMATS,
+       "benchmarks": BENCHMARKS, "stages": STAGES}
