@@ -209,3 +209,39 @@ def _convert(tp: Any, v: Any, where: str) -> Any:
 
 # ----------------------------------------------------------------------------------------------
 # Dataclasses of the parts are added below by their owners (model, data, training).
+
+
+# --- model (owner: model engineer) ------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ModalityConfig:
+    """One modality slot: ``encoder: {name, ...kwargs, init_from}``, ``connector: {name, ...kwargs}``."""
+
+    encoder: dict[str, Any]
+    connector: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "mlp2x_gelu"})
+
+    def __post_init__(self) -> None:
+        for part in ("encoder", "connector"):
+            spec = getattr(self, part)
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+                raise ConfigError(None, f"model.modalities.*.{part}: expected a mapping with a 'name'")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The composite model: modality slots, the LLM (``{name, ...kwargs, lora}``), whole-model
+    ``init_from`` (an export folder) and the token budget of a sample."""
+
+    modalities: dict[str, ModalityConfig] = dataclasses.field(default_factory=dict)
+    llm: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "tiny"})
+    init_from: str | None = None
+    max_length: int = 2048
+    system_prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.llm, dict) or not isinstance(self.llm.get("name"), str):
+            raise ConfigError(None, "model.llm: expected a mapping with a 'name'")
+        for m in self.modalities:
+            if m not in ("xray", "ct"):
+                raise ConfigError(None, f"model.modalities.{m}: unknown modality slot; valid: ct, xray")
