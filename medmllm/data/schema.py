@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -184,3 +186,88 @@ def write_manifest(path: str | os.PathLike, records: Iterable[dict[str, Any]],
         side_tmp.write_text(json.dumps({"image_root": os.fspath(image_root)}), encoding="utf-8")
         os.replace(side_tmp, side)
     return n
+
+
+@dataclass
+class ManifestCheck:
+    """What :func:`check_manifest` found.
+
+    Attributes:
+        records: number of records read (valid or not).
+        problems: ``'line N: field: problem'`` strings; empty when the manifest is valid.
+        splits, tasks, modalities: counts over the records.
+    """
+
+    records: int = 0
+    problems: list[str] = field(default_factory=list)
+    splits: Counter = field(default_factory=Counter)
+    tasks: Counter = field(default_factory=Counter)
+    modalities: Counter = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_manifest(path: str | os.PathLike, *, check_files: bool = True) -> ManifestCheck:
+    """Check every record of a manifest, its image paths, duplicate ids and patients across splits.
+
+    Args:
+        path: the JSONL manifest.
+        check_files: also report image paths whose file or folder does not exist.
+
+    Returns:
+        A :class:`ManifestCheck` listing every problem with its line number and field.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "manifest not found")
+    root = image_root(p)
+    out = ManifestCheck()
+    first_line: dict[str, int] = {}
+    patient_splits: dict[str, dict[str, int]] = {}
+    with open(p, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            out.records += 1
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                out.problems.append(f"line {n}: record: not UTF-8 text")
+                continue
+            except json.JSONDecodeError as e:
+                out.problems.append(f"line {n}: record: invalid JSON ({e.msg} at column {e.colno})")
+                continue
+            out.problems.extend(f"line {n}: {e}" for e in validate_record(rec))
+            if not isinstance(rec, dict):
+                continue
+            rid = rec.get("id")
+            if isinstance(rid, str):
+                if rid in first_line:
+                    out.problems.append(f"line {n}: id: '{rid}' already used on line {first_line[rid]}")
+                else:
+                    first_line[rid] = n
+            out.splits[str(rec.get("split"))] += 1
+            out.tasks[str(rec.get("task"))] += 1
+            images = rec.get("images") if isinstance(rec.get("images"), list) else []
+            for i, im in enumerate(images):
+                if not isinstance(im, dict) or not isinstance(im.get("path"), str) or not im["path"]:
+                    continue
+                out.modalities[str(im.get("modality"))] += 1
+                try:
+                    full = resolve_image_path(root, im["path"])
+                except InputError as e:
+                    out.problems.append(f"line {n}: images[{i}].path: {e.problem}")
+                    continue
+                if check_files and not full.exists():
+                    out.problems.append(f"line {n}: images[{i}].path: '{im['path']}' not found under {root}")
+            pid = rec.get("patient_id")
+            if isinstance(pid, str) and pid and rec.get("split") in SPLITS:
+                patient_splits.setdefault(pid, {}).setdefault(rec["split"], n)
+    for pid, where in patient_splits.items():
+        if len(where) > 1:
+            lines = ", ".join(f"{s} (line {ln})" for s, ln in sorted(where.items(), key=lambda kv: kv[1]))
+            out.problems.append(f"line {max(where.values())}: patient_id: patient '{pid}' is in more than "
+                                f"one split: {lines}")
+    return out

@@ -1,0 +1,100 @@
+"""medmllm prepare: convert a dataset in its published format into a medmllm manifest."""
+
+NAME = "prepare"
+HELP = "convert a dataset (llava, scienceqa, seed-bench, mme, mllm-bench, p2med-dir) into a manifest"
+DESCRIPTION = """Convert a dataset in its published format into a JSONL manifest.
+
+Formats: llava (LLaVA-Instruct, ShareGPT4V, ShareGPT-4o, ALLaVA, LVIS-Instruct4V), scienceqa,
+seed-bench, mme (both folder layouts), mllm-bench, p2med-dir (hospital case folders).
+Prints `converted N, skipped M` and one line per reason a sample was skipped. Image paths in the
+manifest are relative to the image root (--images, or the dataset's own folder); when that is not
+the manifest's folder it is written to the sidecar `<manifest>.meta.json`.
+
+With --optimize DIR the converted samples are also preprocessed (transforms + tokens, see
+--config) and written as litdata chunks that `data.streaming` can stream from a folder or an
+object store.
+"""
+ORDER = 30
+
+# CLI dest -> (converter keyword, default); only keywords a converter accepts are passed to it.
+OPTIONS = {"images": None, "split": None, "check_images": True, "include_video": False, "keep_text": False,
+           "ct_series": None, "ct_prefer": "most-slices", "xray_view": None, "task": None}
+
+
+def add_arguments(parser):
+    parser.add_argument("format", help="dataset format (see `medmllm info` for the list)")
+    parser.add_argument("src", help="the dataset file or folder")
+    parser.add_argument("--out", required=True, metavar="MANIFEST", help="the JSONL manifest to write")
+    parser.add_argument("--images", metavar="DIR", help="image root the dataset's image paths are relative to")
+    parser.add_argument("--split", help="split to write (or, for datasets with splits, the split to keep); "
+                        "p2med-dir: 'auto' = 80/10/10 by patient")
+    parser.add_argument("--no-check-images", dest="check_images", action="store_false",
+                        help="keep samples whose image file does not exist (default: skip and count them)")
+    parser.add_argument("--task", help="llava: task written into every record (default caption/vqa by content)")
+    parser.add_argument("--include-video", action="store_true", help="seed-bench: keep video questions")
+    parser.add_argument("--keep-text", action="store_true",
+                        help="p2med-dir: do not scrub identifiers from report and record text")
+    parser.add_argument("--ct-series", metavar="UID_OR_NUMBER",
+                        help="p2med-dir: use this CT series where a case has it (default: the rule)")
+    parser.add_argument("--ct-prefer", choices=("most-slices", "thinnest"), default="most-slices",
+                        help="p2med-dir: CT rule after 'axial' (default most-slices, then thinnest)")
+    parser.add_argument("--xray-view", metavar="ORDER",
+                        help="p2med-dir: X-ray view order, e.g. AP,PA,LATERAL, or 'all' (default PA,AP,LATERAL)")
+    parser.add_argument("--optimize", metavar="DIR", help="also write preprocessed litdata chunks to DIR")
+    parser.add_argument("--config", metavar="YAML",
+                        help="with --optimize: config whose model/data sections give transforms and tokenizer")
+
+
+def converter_kwargs(fn, args) -> dict:
+    """The options of ``args`` that ``fn`` accepts; a non-default option it does not accept is an error."""
+    import inspect
+
+    from medmllm.errors import InputError
+
+    params = inspect.signature(fn).parameters
+    kwargs = {}
+    for dest, default in OPTIONS.items():
+        value = getattr(args, dest, default)
+        if dest in params:
+            kwargs[dest] = value
+        elif value != default:
+            flag = "--no-check-images" if dest == "check_images" else "--" + dest.replace("_", "-")
+            raise InputError(None, f"{flag} does not apply to format '{args.format}'")
+    return kwargs
+
+
+def run(args):
+    import os
+    from pathlib import Path
+
+    from medmllm.data.schema import sidecar_path, validate_record, write_manifest
+    from medmllm.errors import InputError
+    from medmllm.registry import FORMATS
+
+    fn, _ = FORMATS.get(args.format)
+    src = Path(args.src)
+    if not src.exists():
+        raise InputError(src, "not found")
+    conv = fn(src, **converter_kwargs(fn, args))
+    for line in conv.summary_lines():
+        print(line)
+    if not conv.records:
+        raise InputError(src, "no sample converted (see the reasons above)")
+    for rec in conv.records:
+        errs = validate_record(rec)
+        if errs:
+            raise InputError(src, f"sample '{rec.get('id')}' would be invalid: {errs[0]}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    root = Path(conv.image_root).resolve()
+    if root == out.parent.resolve():
+        sidecar_path(out).unlink(missing_ok=True)
+        write_manifest(out, conv.records)
+    else:
+        write_manifest(out, conv.records, image_root=os.path.relpath(root, out.parent.resolve()))
+    print(f"wrote {out} ({len(conv.records)} record(s); image root {root})")
+    if args.optimize:
+        from medmllm.data.streaming import optimize_from_cli
+
+        optimize_from_cli(out, Path(args.optimize), args)
+    return 0

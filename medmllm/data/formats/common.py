@@ -1,0 +1,164 @@
+"""What every converter shares: the result with counted skips, JSON reading, prompts, image checks.
+
+A converter is a function registered in :data:`medmllm.registry.FORMATS` that takes the source path
+and keyword-only options and returns a :class:`Conversion`: the records plus a count of every
+sample it skipped, grouped by reason, so nothing is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medmllm.data.schema import PLACEHOLDERS, resolve_image_path
+from medmllm.errors import InputError
+
+log = logging.getLogger(__name__)
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MCQ_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+XRAY = PLACEHOLDERS["xray"]
+CT = PLACEHOLDERS["ct"]
+MAX_EXAMPLES = 3
+
+
+@dataclass
+class Conversion:
+    """Result of one conversion.
+
+    Attributes:
+        records: manifest records (see :func:`medmllm.data.schema.new_record`).
+        image_root: the folder the records' image paths are relative to.
+        skipped: reason -> number of samples skipped for it.
+        examples: reason -> the first few sample ids skipped for it.
+        notes: other facts worth telling the user (choices made, renamed ids ...).
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    image_root: Path | None = None
+    skipped: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str, sample: Any = None) -> None:
+        """Count one skipped sample under ``reason`` (``sample`` names it in the examples)."""
+        self.skipped[reason] += 1
+        if sample is not None:
+            ex = self.examples.setdefault(reason, [])
+            if len(ex) < MAX_EXAMPLES:
+                ex.append(str(sample))
+
+    @property
+    def converted(self) -> int:
+        return len(self.records)
+
+    @property
+    def num_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    def summary_lines(self) -> list[str]:
+        """``converted N, skipped M`` then one line per skip reason (most frequent first) and the notes."""
+        lines = [f"converted {self.converted}, skipped {self.num_skipped}"]
+        for reason, n in sorted(self.skipped.items(), key=lambda kv: (-kv[1], kv[0])):
+            ex = self.examples.get(reason)
+            lines.append(f"  skipped {n}: {reason}" + (f" (e.g. {', '.join(ex)})" if ex else ""))
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return lines
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; errors name the file and where it breaks."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file not found")
+    try:
+        return json.loads(p.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError(p, "not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise InputError(p, f"invalid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+
+
+def read_json_or_jsonl(path: str | os.PathLike) -> list[Any]:
+    """A JSON array, or JSONL (one object per line): the list of items either way."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file not found")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(p, "not UTF-8 text") from None
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(p, f"invalid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+        return data
+    items = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise InputError(p, f"line {n}: invalid JSON ({e.msg} at column {e.colno})") from None
+    if not items:
+        raise InputError(p, "no samples (expected a JSON array or JSONL)")
+    return items
+
+
+def image_problem(root: Path, rel: str, check: bool) -> str | None:
+    """Why image path ``rel`` is unusable (outside ``root``; missing, with ``check``), or None."""
+    try:
+        full = resolve_image_path(root, rel)
+    except InputError as e:
+        return "image path leaves the image root" if "leaves" in e.problem else "image path is not relative"
+    if check and not full.exists():
+        return "image file not found"
+    return None
+
+
+def images_ok(conv: Conversion, root: Path, paths: list[str], sample_id: str, check: bool) -> bool:
+    """True when every path is usable; otherwise count one skip under the first problem."""
+    for rel in paths:
+        why = image_problem(root, rel, check)
+        if why:
+            conv.skip(why, sample_id)
+            return False
+    return True
+
+
+def mcq_prompt(question: str, choices: list[str], *, hint: str | None = None, has_image: bool) -> str:
+    """The multiple-choice prompt of INTERFACES.md: image, context, question, lettered options, rule."""
+    parts = []
+    if hint:
+        parts.append(f"Context: {hint.strip()}")
+    parts.append(question.strip())
+    parts.extend(f"{LETTERS[i]}. {str(c).strip()}" for i, c in enumerate(choices))
+    parts.append(MCQ_INSTRUCTION)
+    body = "\n".join(parts)
+    return f"{XRAY}\n{body}" if has_image else body
+
+
+def user_turn(content: str) -> list[dict[str, str]]:
+    """Messages of a benchmark record: one user turn, no assistant turn."""
+    return [{"role": "user", "content": content}]
+
+
+def unique_ids(conv: Conversion) -> None:
+    """Make record ids unique by suffixing ``#2``, ``#3`` ...; say how many were renamed."""
+    seen: Counter = Counter()
+    renamed = 0
+    for rec in conv.records:
+        seen[rec["id"]] += 1
+        if seen[rec["id"]] > 1:
+            rec["id"] = f"{rec['id']}#{seen[rec['id']]}"
+            renamed += 1
+    if renamed:
+        conv.notes.append(f"{renamed} duplicate id(s) renamed with a '#n' suffix")
