@@ -1,0 +1,221 @@
+"""Encoder pretraining objectives: CLIP-style image-report contrast and multi-label findings.
+
+``EncoderPretrainer`` wraps the image encoders of a :class:`~medmllm.models.mllm.MedMLLM` (so the
+trained encoders are saved in the ordinary export and load into later stages with ``init_from``)
+and adds what only pretraining needs: a text encoder over the report, projections into a shared
+embedding space, a learned temperature and an optional classification head per modality.
+
+Loss per modality present in the batch::
+
+    contrastive_weight * InfoNCE(image, report)  (symmetric, learned temperature)
+  + label_weight * BCE(head(pooled image), labels)  (entries that are -1/None are ignored)
+
+With ``label_aware`` the contrastive targets treat two cases with the same findings as a match
+(their template reports are interchangeable), which removes false negatives on synthetic data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from medmllm.errors import ConfigError
+from medmllm.findings import FINDING_KEYS
+
+
+def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
+             targets: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE between L2-normalised ``(B, E)`` image and text embeddings.
+
+    Args:
+        image_emb: ``(B, E)`` image embeddings (normalised here).
+        text_emb: ``(B, E)`` paired text embeddings.
+        logit_scale: log of the inverse temperature (a scalar parameter).
+        targets: optional ``(B, B)`` soft target matrix (rows sum to 1); the identity by default.
+
+    Returns:
+        The mean of the image->text and text->image cross-entropies.
+    """
+    img = F.normalize(image_emb.float(), dim=-1)
+    txt = F.normalize(text_emb.float(), dim=-1)
+    logits = logit_scale.exp().clamp(max=100.0) * img @ txt.T  # (B, B)
+    if targets is None:
+        idx = torch.arange(img.shape[0], device=img.device)
+        return 0.5 * (F.cross_entropy(logits, idx) + F.cross_entropy(logits.T, idx))
+    t = targets.float()
+    return 0.5 * (torch.sum(-t * F.log_softmax(logits, -1), -1).mean()
+                  + torch.sum(-t.T * F.log_softmax(logits.T, -1), -1).mean())
+
+
+def same_label_targets(labels: torch.Tensor) -> torch.Tensor:
+    """``(B, K)`` 0/1 labels -> ``(B, B)`` row-normalised matrix of "same findings" pairs."""
+    same = (labels[:, None, :] == labels[None, :, :]).all(-1).float()  # (B, B), diagonal is 1
+    return same / same.sum(-1, keepdim=True)
+
+
+class SmallTextEncoder(nn.Module):
+    """A small transformer trained from scratch over the LLM tokenizer's ids; masked mean pooling."""
+
+    def __init__(self, vocab_size: int, width: int = 128, layers: int = 2, heads: int = 4, max_length: int = 256,
+                 pad_id: int = 0):
+        super().__init__()
+        self.width, self.max_length, self.pad_id = width, max_length, pad_id
+        self.tok = nn.Embedding(vocab_size, width)
+        self.pos = nn.Embedding(max_length, width)
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, W)
+        pos = torch.arange(ids.shape[1], device=ids.device)
+        x = self.tok(ids) + self.pos(pos)[None]
+        x = self.norm(self.blocks(x, src_key_padding_mask=~mask.bool()))
+        m = mask.float()[..., None]
+        return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class HFTextEncoder(nn.Module):
+    """Any Hugging Face text encoder (BERT-like) from a local folder or hub id; masked mean pooling."""
+
+    def __init__(self, path: str, trainable: bool = False):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path)
+        self.width = self.model.config.hidden_size
+        self.model.requires_grad_(trainable)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, L, W)
+        m = mask.float()[..., None]
+        return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class LLMEmbeddingText(nn.Module):
+    """The LLM's own (frozen) input embeddings, mean-pooled, then a trained MLP."""
+
+    def __init__(self, embeddings: nn.Embedding, width: int = 256):
+        super().__init__()
+        self.embeddings = embeddings
+        self.width = width
+        self.mlp = nn.Sequential(nn.Linear(embeddings.embedding_dim, width), nn.GELU(), nn.Linear(width, width))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            e = self.embeddings(ids).float()  # (B, L, H)
+        m = mask.float()[..., None]
+        return self.mlp((e * m).sum(1) / m.sum(1).clamp(min=1.0))
+
+
+class EncoderPretrainer(nn.Module):
+    """Contrastive + multi-label pretraining of ``model``'s image encoders.
+
+    Args:
+        model: a MedMLLM whose ``encoders`` are trained (its tokenizer feeds the small text encoder).
+        text: ``{"name": "small" | "llm_embeddings" | "hf", ...}`` (``width``, ``layers``, ``path``).
+        embed_dim: shared embedding width.
+        labels: finding keys of the classification head (default: all of FINDING_KEYS).
+        label_weight: weight of the BCE term (0 disables the head).
+        contrastive_weight: weight of the InfoNCE term (0 disables it).
+        label_aware: contrastive targets treat equal finding sets as matches.
+        temperature: initial temperature (learned).
+    """
+
+    def __init__(self, model: Any, text: dict[str, Any] | None = None, embed_dim: int = 128,
+                 labels: Sequence[str] | None = None, label_weight: float = 1.0, contrastive_weight: float = 1.0,
+                 label_aware: bool = True, temperature: float = 0.07, max_text_length: int = 192):
+        super().__init__()
+        self.model = model
+        self.label_keys = tuple(labels or FINDING_KEYS)
+        self.label_weight, self.contrastive_weight, self.label_aware = label_weight, contrastive_weight, label_aware
+        self.max_text_length = max_text_length
+        text = dict(text or {"name": "small"})
+        name = text.pop("name", "small")
+        tok = model.tokenizer
+        if name == "small":
+            self.text_encoder = SmallTextEncoder(len(tok), max_length=max_text_length,
+                                                 pad_id=tok.pad_token_id or 0, **text)
+            self.text_tokenizer = tok
+        elif name == "llm_embeddings":
+            self.text_encoder = LLMEmbeddingText(model.llm.get_input_embeddings(), **text)
+            self.text_tokenizer = tok
+        elif name == "hf":
+            self.text_encoder = HFTextEncoder(**text)
+            self.text_tokenizer = self.text_encoder.tokenizer
+        else:
+            raise ConfigError(None, f"encoder stage text.name '{name}': expected small, llm_embeddings or hf")
+        self.text_proj = nn.Linear(self.text_encoder.width, embed_dim)
+        self.image_proj = nn.ModuleDict({m: nn.Linear(e.hidden_size, embed_dim) for m, e in model.encoders.items()})
+        self.heads = nn.ModuleDict({m: nn.Linear(e.hidden_size, len(self.label_keys))
+                                    for m, e in model.encoders.items()}) if label_weight > 0 else nn.ModuleDict()
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+
+    # -- features ---------------------------------------------------------------------------
+    def pooled(self, modality: str, pixels: torch.Tensor) -> torch.Tensor:
+        """Mean of the encoder's tokens: ``(N, C, *spatial)`` -> ``(N, D)``."""
+        return self.model.encoders[modality](pixels).mean(1)
+
+    def image_embedding(self, modality: str, pixels: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.image_proj[modality](self.pooled(modality, pixels)).float(), dim=-1)
+
+    def tokenize(self, texts: Sequence[str], device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.text_tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_text_length,
+                                  return_tensors="pt")
+        return enc["input_ids"].to(device), enc["attention_mask"].to(device)
+
+    def text_embedding(self, texts: Sequence[str]) -> torch.Tensor:
+        dev = self.logit_scale.device
+        ids, mask = self.tokenize(texts, dev)
+        return F.normalize(self.text_proj(self.text_encoder(ids, mask)).float(), dim=-1)
+
+    def label_matrix(self, labels: Sequence[dict[str, Any] | None]) -> torch.Tensor:
+        """Label dicts -> ``(B, K)`` float with NaN where a label is unknown (None/-1/missing)."""
+        rows = []
+        for lab in labels:
+            lab = lab or {}
+            rows.append([float(lab[k]) if lab.get(k) in (0, 1) else float("nan") for k in self.label_keys])
+        return torch.tensor(rows, dtype=torch.float32, device=self.logit_scale.device)
+
+    # -- loss -------------------------------------------------------------------------------
+    def forward(self, pixel_values: dict[str, torch.Tensor], image_sample_index: dict[str, torch.Tensor],
+                texts: Sequence[str], labels: Sequence[dict[str, Any] | None] | None = None) -> dict[str, torch.Tensor]:
+        """Loss terms for one batch. ``texts[b]`` is the report of sample ``b``."""
+        y = self.label_matrix(labels) if labels is not None else None
+        txt = self.text_embedding(texts) if self.contrastive_weight > 0 else None  # (B, E)
+        terms: dict[str, torch.Tensor] = {}
+        total = self.logit_scale.new_zeros(())
+        for m, pix in (pixel_values or {}).items():
+            if pix is None or pix.shape[0] == 0:
+                continue
+            idx = image_sample_index[m].to(pix.device)
+            pooled = self.pooled(m, pix)  # (N_m, D)
+            samples = torch.unique(idx)  # sorted sample ids that have this modality
+            # one embedding per sample: mean over its images of this modality
+            onehot = (idx[None, :] == samples[:, None]).float()  # (S, N_m)
+            per_sample = onehot @ pooled / onehot.sum(1, keepdim=True)  # (S, D)
+            if txt is not None and samples.numel() > 1:
+                targets = None
+                if self.label_aware and y is not None and not torch.isnan(y[samples]).any():
+                    targets = same_label_targets(y[samples])
+                c = info_nce(self.image_proj[m](per_sample), txt[samples], self.logit_scale, targets)
+                terms[f"{m}/contrastive"] = c
+                total = total + self.contrastive_weight * c
+            if m in self.heads and y is not None:
+                yy = y[samples]
+                known = ~torch.isnan(yy)
+                if known.any():
+                    logits = self.heads[m](per_sample).float()
+                    bce = F.binary_cross_entropy_with_logits(logits[known], yy[known])
+                    terms[f"{m}/bce"] = bce
+                    total = total + self.label_weight * bce
+        terms["loss"] = total
+        return terms
+
+    def predict_labels(self, modality: str, pixels: torch.Tensor) -> torch.Tensor:
+        """``(N, K)`` probabilities of the classification head."""
+        return torch.sigmoid(self.heads[modality](self.pooled(modality, pixels)).float())
