@@ -245,3 +245,228 @@ class ModelConfig:
         for m in self.modalities:
             if m not in ("xray", "ct"):
                 raise ConfigError(None, f"model.modalities.{m}: unknown modality slot; valid: ct, xray")
+
+
+# --- training (owner: training engineer; used by medmllm.training) ----------------------------
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """``train.optim``: optimiser, per-part learning rates, schedule, clipping, accumulation.
+
+    ``lr_encoders`` / ``lr_connectors`` / ``lr_llm`` default to ``lr``. Unset keys take the stage's
+    defaults (``align`` uses lr 1e-3, ``instruct`` 2e-4, ``clinical`` 1e-4).
+    """
+
+    name: str = "adamw"
+    lr: float = 1e-4
+    lr_encoders: float | None = None
+    lr_connectors: float | None = None
+    lr_llm: float | None = None
+    weight_decay: float = 0.0
+    betas: list[float] = dataclasses.field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
+    min_lr_ratio: float = 0.0
+    grad_clip: float | None = 1.0
+    accumulate: int = 1
+
+
+@dataclasses.dataclass
+class TrainableConfig:
+    """``train.trainable``: override the stage's freeze policy (null keeps the stage default)."""
+
+    encoders: Any = None
+    connectors: Any = None
+    llm: Any = None
+
+
+@dataclasses.dataclass
+class CheckpointConfig:
+    """``train.checkpoint``: best (on ``monitor``), last, and every ``every_n_steps`` steps.
+
+    ``trainable_only`` stores only the trained weights in ``.ckpt`` files (the frozen ones are
+    rebuilt from the config on resume and checked against a fingerprint).
+    """
+
+    monitor: str = "val/loss"
+    mode: str = "min"
+    save_top_k: int = 1
+    save_last: bool = True
+    every_n_steps: int | None = None
+    trainable_only: bool = True
+
+
+@dataclasses.dataclass
+class StrategyConfig:
+    """``train.strategy``: ``auto``, ``ddp``, ``fsdp``, ``deepspeed_stage_2``, ``deepspeed_stage_3``.
+
+    FSDP wraps each LLM decoder layer and each encoder block (``auto_wrap``); DeepSpeed takes extra
+    keys of its JSON config in ``deepspeed``.
+    """
+
+    name: str = "auto"
+    sharding_strategy: str = "FULL_SHARD"
+    auto_wrap: bool = True
+    activation_checkpointing: bool = False
+    cpu_offload: bool = False
+    state_dict_type: str = "full"
+    find_unused_parameters: bool = False
+    process_group_backend: str | None = None
+    deepspeed: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass
+class TrainEvalConfig:
+    """``train.eval``: generated sample reports and clinical macro-F1 at each validation."""
+
+    num_samples: int = 2
+    clinical_subset: int = 16
+    max_new_tokens: int = 128
+    batch_size: int = 8
+
+
+@dataclasses.dataclass
+class FeatureCacheConfig:
+    """``train.feature_cache``: reuse the outputs of frozen, non-augmented encoders."""
+
+    enabled: bool = True
+    max_gb: float = 4.0
+    dtype: str | None = None
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """``train``: one stage (``pipeline`` entries override it per stage).
+
+    Steps are optimiser steps. ``val_every_n_steps`` null validates once per epoch.
+    ``precision`` is Lightning's (``bf16-mixed`` on CPU and recent GPUs, ``32-true`` for exact
+    reproducibility). ``run_dir`` null puts runs in ``output_dir/<config name>-<time>``.
+    """
+
+    stage: str = "instruct"
+    seed: int = 0
+    max_steps: int = 100
+    max_epochs: int = -1
+    val_every_n_steps: int | None = 50
+    limit_val_batches: float = 1.0
+    log_every_n_steps: int = 10
+    precision: str = "bf16-mixed"
+    accelerator: str = "auto"
+    devices: Any = 1
+    num_nodes: int = 1
+    deterministic: bool = False
+    gradient_checkpointing: bool = False
+    output_dir: str = "runs"
+    run_dir: str | None = None
+    export: bool = True
+    trainable: TrainableConfig = dataclasses.field(default_factory=TrainableConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
+    eval: TrainEvalConfig = dataclasses.field(default_factory=TrainEvalConfig)
+    feature_cache: FeatureCacheConfig = dataclasses.field(default_factory=FeatureCacheConfig)
+
+
+# --- data (owner: data-pipeline engineer; used by medmllm.data) --------------------------------
+
+
+@dataclasses.dataclass
+class XrayTransformConfig:
+    """``data.transforms.xray``: how 2D images (X-rays and photos) are sized for the encoder.
+
+    ``mode``: ``resize_pad`` (keep the aspect ratio, pad to the encoder's size) or ``anyres`` (a
+    global view plus the tiles of the grid, with at most ``max_tiles`` tiles, that best fits the
+    image's aspect ratio; each view has the encoder's size). ``interpolation`` is MONAI's resize mode.
+    """
+
+    mode: str = "resize_pad"
+    max_tiles: int = 4
+    interpolation: str = "area"
+
+
+@dataclasses.dataclass
+class CTTransformConfig:
+    """``data.transforms.ct``: resampling, HU windows and fitting to the encoder's shape.
+
+    ``spacing``: target ``(d, h, w)`` mm (null keeps the scan's spacing). ``windows``: names
+    (``lung`` W1500/L-600, ``mediastinum`` W400/L40, ``bone`` W2000/L300) or ``[width, level]``
+    pairs, one per encoder channel (null: the first C of lung, mediastinum, bone). ``fit``:
+    ``crop_pad`` (centre crop / pad with air) or ``resize``. Scans with fewer than ``min_slices``
+    slices are rejected.
+    """
+
+    spacing: list[float] | None = dataclasses.field(default_factory=lambda: [2.0, 1.5, 1.5])
+    windows: list[Any] | None = None
+    fit: str = "crop_pad"
+    min_slices: int = 1
+
+
+@dataclasses.dataclass
+class AugmentConfig:
+    """``data.transforms.augment``: light training-only augmentation (evaluation is deterministic).
+
+    Each of affine (rotation up to ``rotate_deg``, scale ``1 +- scale``, shift ``+- translate`` of
+    the size) and intensity (scale ``1 +- intensity``, gamma in ``gamma``) is applied with
+    probability ``prob``. No flips: left and right are findings.
+    """
+
+    enabled: bool = True
+    prob: float = 0.5
+    rotate_deg: float = 5.0
+    scale: float = 0.05
+    translate: float = 0.03
+    intensity: float = 0.1
+    gamma: list[float] = dataclasses.field(default_factory=lambda: [0.8, 1.25])
+
+
+@dataclasses.dataclass
+class TransformConfig:
+    """``data.transforms``: per-modality preprocessing (sizes and normalisation come from the encoder)."""
+
+    xray: XrayTransformConfig = dataclasses.field(default_factory=XrayTransformConfig)
+    ct: CTTransformConfig = dataclasses.field(default_factory=CTTransformConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+
+
+@dataclasses.dataclass
+class DataSourceConfig:
+    """One entry of ``data.train`` / ``data.val``.
+
+    ``path``: a JSONL manifest, or a folder / object-store URL (``s3://...``) of litdata chunks
+    written by ``medmllm prepare --optimize``. ``weight``: relative sampling weight when several
+    training sources are mixed. ``tasks``: keep only these tasks. ``split``: records of this split
+    (default ``train`` for training sources, ``val`` for validation sources; ``any`` keeps all).
+    """
+
+    path: str
+    weight: float = 1.0
+    tasks: list[str] | None = None
+    split: str | None = None
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """``data``: sources, batching, workers, caching and transforms.
+
+    ``samples_per_epoch``: draws per epoch from the weighted mixture (default: the total size).
+    ``group_by_length``: batch samples of similar token length together (less padding).
+    ``cache_dir``: on-disk cache of preprocessed tensors (null: no cache). ``answer_as_target``:
+    records without an assistant turn but with an ``answer`` (benchmark-style) are trained on it.
+    """
+
+    train: list[DataSourceConfig] = dataclasses.field(default_factory=list)
+    val: list[DataSourceConfig] = dataclasses.field(default_factory=list)
+    tasks: list[str] | None = None
+    batch_size: int = 4
+    eval_batch_size: int | None = None
+    num_workers: int = 2
+    group_by_length: bool = False
+    samples_per_epoch: int | None = None
+    cache_dir: str | None = None
+    answer_as_target: bool = True
+    seed: int = 0
+    transforms: TransformConfig = dataclasses.field(default_factory=TransformConfig)
