@@ -1,0 +1,79 @@
+"""Paired bootstrap comparison on known differences."""
+
+import json
+import math
+
+import pytest
+
+from medmllm.evaluation.benchmarks.scienceqa import ScienceQA
+from medmllm.evaluation.compare import flatten_metrics, paired_bootstrap
+
+
+def sqa(correct_ids, n=200):
+    return [{"pid": str(i), "answer": "A", "prediction": "A" if i in correct_ids else "B", "has_image": i % 2 == 0,
+             "subject": "natural science" if i < n // 2 else "social science"} for i in range(n)]
+
+
+def samples(rows):
+    return ScienceQA().prepare(list(enumerate(rows, 1)), "p.jsonl")[0]
+
+
+def test_real_difference_excludes_zero():
+    a = samples(sqa(set(range(100))))             # 50 %
+    b = samples(sqa(set(range(180))))             # 90 %, right wherever A is right
+    out = paired_bootstrap(ScienceQA(), a, b, n_boot=500, seed=1)
+    acc = out["metrics"]["accuracy"]
+    assert (acc["a"], acc["b"], acc["diff"]) == (50.0, 90.0, 40.0)
+    assert acc["excludes_zero"] and 30 < acc["ci_low"] < 40 < acc["ci_high"] < 50
+    # paired: d_i is 1 on 80 items, 0 on 120 -> SE = sd(d)/sqrt(n); the 95% interval is about +-1.96 SE
+    se = 100 * math.sqrt(0.4 * 0.6 / 200)
+    assert acc["ci_high"] - acc["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.25)
+    assert out["n_paired"] == 200 and out["only_a"] == out["only_b"] == 0
+    assert "per_subject.social science" in out["metrics"] and "n_img" not in out["metrics"]
+
+
+def test_identical_and_equal_accuracy_include_zero():
+    a = samples(sqa(set(range(100))))
+    same = paired_bootstrap(ScienceQA(), a, a, n_boot=200, seed=0)["metrics"]["accuracy"]
+    assert same["diff"] == 0 and same["ci_low"] == same["ci_high"] == 0 and not same["excludes_zero"]
+    swapped = samples(sqa(set(range(50, 150))))  # same accuracy, different questions right
+    m = paired_bootstrap(ScienceQA(), a, swapped, n_boot=300, seed=0)["metrics"]["accuracy"]
+    assert m["diff"] == 0 and m["ci_low"] < 0 < m["ci_high"] and not m["excludes_zero"]
+
+
+def test_seeded():
+    a, b = samples(sqa(set(range(100)))), samples(sqa(set(range(60, 170))))
+    r1 = paired_bootstrap(ScienceQA(), a, b, n_boot=100, seed=7)
+    assert r1 == paired_bootstrap(ScienceQA(), a, b, n_boot=100, seed=7)
+    assert r1["metrics"]["accuracy"]["ci_low"] != paired_bootstrap(ScienceQA(), a, b, n_boot=100, seed=8)["metrics"]["accuracy"]["ci_low"]
+
+
+def test_flatten_skips_counts_and_text():
+    flat = flatten_metrics({"n": 3, "accuracy": 50.0, "per_subject": {"x": 1.0}, "per_subject_n": {"x": 3},
+                            "method": "generation", "img_accuracy": None, "ok": True})
+    assert flat == {"accuracy": 50.0, "per_subject.x": 1.0, "img_accuracy": None}
+
+
+def test_cli_compare(cli, tmp_path, jsonl):
+    jsonl.write(tmp_path / "a.jsonl", sqa(set(range(100))))
+    jsonl.write(tmp_path / "b.jsonl", sqa(set(range(180))))
+    for name in ("a", "b"):
+        r = cli("score-benchmark", "scienceqa", "--predictions", tmp_path / f"{name}.jsonl", "--out",
+                tmp_path / name / "results.json", "--no-plots")
+        assert r.code == 0, r
+    r = cli("compare", tmp_path / "a", tmp_path / "b" / "results.json", "--n-boot", "200", "--seed", "3",
+            "--out", tmp_path / "cmp.json")
+    assert r.code == 0, r
+    line = next(x for x in r.out.splitlines() if x.startswith("| accuracy |"))
+    assert line.startswith("| accuracy | 50.00 | 90.00 | 40.00 | [") and line.endswith("| yes |")
+    saved = json.loads((tmp_path / "cmp.json").read_text())
+    assert saved["seed"] == 3 and saved["a"]["model"] == "a" and saved["metrics"]["accuracy"]["diff"] == 40.0
+    # different answers on the same question ids: not the same data
+    bad = sqa(set(range(100)))
+    bad[5]["answer"] = "C"
+    jsonl.write(tmp_path / "c.jsonl", bad)
+    cli("score-benchmark", "scienceqa", "--predictions", tmp_path / "c.jsonl", "--out", tmp_path / "c.json", "--no-plots")
+    r = cli("compare", tmp_path / "a", tmp_path / "c.json")
+    assert r.code == 2 and "different questions or answers" in r.err
+    r = cli("compare", tmp_path / "a", tmp_path / "nothing.json")
+    assert r.code == 2 and "nothing.json: results file not found" in r.err
