@@ -1,0 +1,73 @@
+"""Fixtures of the report-app tests.
+
+The app lives in the source tree's ``apps/`` folder; it is made importable as ``apps`` here. The
+deterministic ``FakeBackend`` is used ONLY by tests of UI mechanics (uploads, errors, streaming,
+downloads); end-to-end tests use a real medmllm export.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+class FakeBackend:
+    """Deterministic stand-in for a model: a report that names what it was given, word by word."""
+
+    name = "fake"
+
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None):
+        self.delay = delay
+        self.fail_on = fail_on
+        self.requests = []
+
+    def text_for(self, request) -> str:
+        parts = []
+        if request.xray is not None:
+            parts.append(f"X-ray {request.xray.array.shape[0]}x{request.xray.array.shape[1]}")
+        if request.ct is not None:
+            parts.append("CT " + "x".join(str(s) for s in request.ct.array.shape))
+        seen = " and ".join(parts)
+        if request.question:
+            return f"Answer: the question was read ({seen})."
+        if request.language == "zh":
+            return f"检查所见：{seen}。右肺下叶实变。印象：右肺下叶肺炎。"
+        return f"Findings: {seen}. Consolidation in the right lower lobe. Impression: right lower lobe pneumonia."
+
+    def stream(self, request):
+        self.requests.append(request)
+        text = self.text_for(request)
+        if self.fail_on and self.fail_on in text:
+            raise RuntimeError("backend failure")
+        for i in range(0, len(text), 6):  # pieces of 6 characters, like a few tokens each
+            if self.delay:
+                time.sleep(self.delay)
+            yield text[i:i + 6]
+
+
+class AppTools:
+    """Helpers handed to tests: the fake backend class, in-process launch, a gradio_client."""
+
+    FakeBackend = FakeBackend
+
+    @staticmethod
+    def launch(app) -> str:
+        """Start ``app`` (a ``ReportApp``) in this process on a free 127.0.0.1 port; return its URL."""
+        app.launch(host="127.0.0.1", port=None, prevent_thread_lock=True, quiet=True)
+        return app.blocks.local_url
+
+    @staticmethod
+    def client(url: str):
+        from gradio_client import Client
+
+        return Client(url, verbose=False, download_files=False)
+
+
+@pytest.fixture(scope="session")
+def app_tools():
+    return AppTools
