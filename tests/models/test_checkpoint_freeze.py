@@ -1,0 +1,150 @@
+"""Exports (full and LoRA), init_from, the hf LLM/vision path on local folders, freeze policies."""
+
+import pytest
+import torch
+
+from medmllm.errors import ConfigError, InputError
+from medmllm.models.mllm import MedMLLM
+
+from .conftest import make_batch, mixed_samples, tiny_model_config
+
+LORA = {"r": 4, "alpha": 8, "target_modules": "all-linear"}
+
+
+def _logits(model, batch):
+    with torch.no_grad():
+        return model(batch["input_ids"], batch["attention_mask"], None, batch["pixel_values"],
+                     batch["image_sample_index"]).logits
+
+
+def _perturb_lora(model):
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for n, p in model.llm.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+
+
+def test_full_round_trip(tmp_path, tiny_model):
+    batch = make_batch(tiny_model, mixed_samples())
+    tiny_model.save_pretrained(tmp_path / "exp")
+    files = sorted(p.name for p in (tmp_path / "exp").iterdir())
+    assert files == ["README.md", "llm", "medmllm.yaml", "mm.safetensors", "tokenizer"]
+    assert not list(tmp_path.glob(".exp*"))  # no temp folder left behind
+    back = MedMLLM.from_pretrained(tmp_path / "exp").eval()
+    assert torch.equal(_logits(back, batch), _logits(tiny_model, batch))
+    assert back.tokenizer.get_vocab() == tiny_model.tokenizer.get_vocab()
+    assert back.config == tiny_model.config
+    tiny_model.save_pretrained(tmp_path / "exp")  # overwrite in place
+    assert (tmp_path / "exp" / "medmllm.yaml").is_file()
+
+
+def test_lora_round_trip_tiny_stores_base_and_adapter(tmp_path):
+    torch.manual_seed(0)
+    m = MedMLLM.build(tiny_model_config(lora=LORA)).eval()
+    _perturb_lora(m)
+    batch = make_batch(m, mixed_samples())
+    m.save_pretrained(tmp_path / "exp")
+    assert (tmp_path / "exp" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "exp" / "llm").is_dir()  # a random-init base cannot be rebuilt by reference
+    back = MedMLLM.from_pretrained(tmp_path / "exp").eval()
+    assert back.has_lora
+    assert torch.equal(_logits(back, batch), _logits(m, batch))
+
+
+def hf_config(assets, **llm):
+    return {"modalities": {
+        "xray": {"encoder": {"name": "hf_vision", "path": str(assets / "clip"), "layer": -2},
+                 "connector": {"name": "mlp2x_gelu"}},
+        "ct": {"encoder": {"name": "slices2d", "num_slices": 4, "depth_groups": 2,
+                           "encoder": {"name": "hf_vision", "path": str(assets / "siglip")}},
+               "connector": {"name": "spatial_pool", "grid": [1, 2, 2]}}},
+        "llm": {"name": "hf", "path": str(assets / "qwen2"), **llm}}
+
+
+def hf_samples():
+    g = torch.Generator().manual_seed(0)
+    return [([{"role": "user", "content": "<xray>\n<ct>\nReport."}, {"role": "assistant", "content": "Clear."}],
+             {"xray": [torch.randn(3, 32, 32, generator=g)], "ct": [torch.randn(3, 4, 32, 32, generator=g)]}),
+            ([{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi."}], {})]
+
+
+def test_hf_llm_and_vision_from_folders_lora_adapter_export(tmp_path, hf_assets):
+    m = MedMLLM.build(hf_config(hf_assets, lora=LORA)).eval()
+    assert m.num_image_tokens("xray", (3, 32, 32)) == 16 and m.num_image_tokens("ct", (3, 4, 32, 32)) == 4
+    from transformers import AutoTokenizer
+
+    base = AutoTokenizer.from_pretrained(str(hf_assets / "qwen2"))
+    assert len(m.tokenizer) == len(base) + 2  # placeholders added, embeddings resized to cover them
+    assert m.llm.get_input_embeddings().weight.shape[0] >= len(m.tokenizer)
+    _perturb_lora(m)
+    batch = make_batch(m, hf_samples())
+    m.save_pretrained(tmp_path / "exp")
+    assert not (tmp_path / "exp" / "llm").exists()  # adapter + reference to the hf base
+    assert (tmp_path / "exp" / "encoders" / "xray" / "config.json").is_file()
+    back = MedMLLM.from_pretrained(tmp_path / "exp").eval()
+    assert torch.equal(_logits(back, batch), _logits(m, batch))
+    assert back.config.modalities["xray"].encoder["path"] == str(hf_assets / "clip")
+
+
+def test_init_from_whole_model_and_encoder(tmp_path, tiny_model):
+    tiny_model.save_pretrained(tmp_path / "stage1")
+    cfg = tiny_model_config(lora=LORA)
+    cfg["init_from"] = str(tmp_path / "stage1")
+    m = MedMLLM.build(cfg)
+    assert m.has_lora
+    for k, v in tiny_model.encoders.state_dict().items():
+        assert torch.equal(m.encoders.state_dict()[k], v)
+    cfg = tiny_model_config(seed=5)
+    cfg["modalities"]["ct"]["encoder"]["init_from"] = str(tmp_path / "stage1")
+    m2 = MedMLLM.build(cfg)
+    assert all(torch.equal(m2.encoders["ct"].state_dict()[k], v) for k, v in tiny_model.encoders["ct"].state_dict().items())
+    assert not all(torch.equal(m2.encoders["xray"].state_dict()[k], v)
+                   for k, v in tiny_model.encoders["xray"].state_dict().items())
+
+
+def test_bad_exports(tmp_path, tiny_model):
+    (tmp_path / "llava-v1.5-7b").mkdir()
+    with pytest.raises(InputError, match="no medmllm.yaml"):
+        MedMLLM.from_pretrained(tmp_path / "llava-v1.5-7b")
+    tiny_model.save_pretrained(tmp_path / "exp")
+    (tmp_path / "exp" / "mm.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(InputError, match="mm.safetensors: unreadable safetensors"):
+        MedMLLM.from_pretrained(tmp_path / "exp")
+    with pytest.raises(InputError, match="adapter-only"):
+        tiny_model.save_pretrained(tmp_path / "x", llm="adapter")
+
+
+def _trainable(m):
+    return {n for n, p in m.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("policy, parts", [
+    (["connectors"], {"connectors.xray", "connectors.ct"}),
+    (["encoders", "connectors"], {"encoders.xray", "encoders.ct", "connectors.xray", "connectors.ct"}),
+    (["lora"], {"lora"}),
+    (["connectors", "lora"], {"connectors.xray", "connectors.ct", "lora"}),
+    ({"encoders.ct": True, "llm": True, "lora": False}, {"encoders.ct", "llm"}),
+])
+def test_freeze_policies(policy, parts):
+    torch.manual_seed(0)
+    m = MedMLLM.build(tiny_model_config(lora=LORA))
+    counts = m.freeze(policy)
+    names = {
+        "encoders.xray": {f"encoders.xray.{n}" for n, _ in m.encoders["xray"].named_parameters()},
+        "encoders.ct": {f"encoders.ct.{n}" for n, _ in m.encoders["ct"].named_parameters()},
+        "connectors.xray": {f"connectors.xray.{n}" for n, _ in m.connectors["xray"].named_parameters()},
+        "connectors.ct": {f"connectors.ct.{n}" for n, _ in m.connectors["ct"].named_parameters()},
+        "lora": {f"llm.{n}" for n, _ in m.llm.named_parameters() if "lora_A" in n or "lora_B" in n},
+    }
+    names["llm"] = {f"llm.{n}" for n, _ in m.llm.named_parameters()} - names["lora"]
+    assert _trainable(m) == set().union(*(names[p] for p in parts))
+    sizes = dict(m.named_parameters())
+    assert sum(counts.values()) == sum(sizes[n].numel() for n in _trainable(m))
+
+
+def test_freeze_errors(tiny_model):
+    with pytest.raises(ConfigError, match="no LoRA"):
+        tiny_model.freeze(["lora"])
+    with pytest.raises(ConfigError, match="unknown part"):
+        tiny_model.freeze(["vision"])
