@@ -42,9 +42,9 @@ def window_level(hu: np.ndarray, window: str | tuple[float, float]) -> np.ndarra
     level, width = float(window[0]), float(window[1])
     if width <= 0:
         raise ValueError(f"window width must be > 0, got {width}")
-    lo = level - width / 2.0
-    scaled = (np.asarray(hu, dtype=np.float32) - lo) * (255.0 / width)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    from medmllm.io.preview import window_to_uint8  # the same mapping as `medmllm inspect --preview`
+
+    return window_to_uint8(np.asarray(hu, dtype=np.float32), level, width)
 
 
 def _fit(img: np.ndarray, rows_mm: float, cols_mm: float, max_side: int) -> np.ndarray:

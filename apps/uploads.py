@@ -1,0 +1,180 @@
+"""Safe handling of uploaded images: size limits, archive checks, loading, page-ready messages.
+
+Uploads are untrusted: a file may be corrupt, of the wrong kind, huge, or a compression bomb. Every
+problem becomes an :class:`UploadError` whose message names the uploaded file (its base name only,
+never a server path) and says what is wrong, so the app can show it in the page and keep serving.
+Nothing here logs file names or metadata; only error classes and sizes are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import struct
+import threading
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+from medmllm.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_UPLOAD_MB = 512
+MAX_ZIP_MEMBERS = 4096
+MAX_CT_FILES = 2048
+_CACHE_SIZE = 6
+
+
+class UploadError(InputError):
+    """An upload that cannot be used; ``str(e)`` is the one-line message shown in the page."""
+
+
+def display_name(path: str | os.PathLike) -> str:
+    """The name a user knows their upload by (base name; server folders are never shown)."""
+    return Path(path).name or "upload"
+
+
+def _human(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
+
+
+def check_archive(path: str | os.PathLike, max_bytes: int) -> None:
+    """Reject zip and gzip files whose declared uncompressed size (or member count) is over the limit.
+
+    Python's ``zipfile`` never inflates a member beyond its declared size, so checking the central
+    directory bounds what reading the archive can cost.
+    """
+    p = Path(path)
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"\x1f\x8b":  # gzip (e.g. .nii.gz): the trailer holds the size modulo 2**32
+        with open(p, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            size = struct.unpack("<I", f.read(4))[0]
+        if size > max_bytes:
+            raise UploadError(display_name(p), f"expands to {_human(size)}, over the {_human(max_bytes)} limit")
+        return
+    if head != b"PK\x03\x04":
+        return
+    try:
+        with zipfile.ZipFile(p) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise UploadError(display_name(p), f"corrupt zip archive ({e})") from None
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise UploadError(display_name(p), f"zip holds {len(infos)} files, over the limit of {MAX_ZIP_MEMBERS}")
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise UploadError(display_name(p), f"zip expands to {_human(total)}, over the {_human(max_bytes)} limit")
+
+
+def check_sizes(paths: Sequence[str | os.PathLike], max_bytes: int) -> None:
+    """Every file must exist, be a regular file, and all together stay within ``max_bytes``."""
+    total = 0
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            raise UploadError(display_name(p), "upload is missing or not a file")
+        size = p.stat().st_size
+        if size == 0:
+            raise UploadError(display_name(p), "file is empty")
+        total += size
+        if total > max_bytes:
+            raise UploadError(display_name(p), f"uploads total over the {_human(max_bytes)} limit")
+
+
+class _ImageCache:
+    """A small LRU of loaded images keyed by (path, size, mtime): the viewer and generation share it."""
+
+    def __init__(self, size: int = _CACHE_SIZE):
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(paths: Sequence[str | os.PathLike], kind: str) -> tuple:
+        parts = []
+        for p in paths:
+            st = os.stat(p)
+            parts.append((os.path.abspath(p), st.st_size, st.st_mtime_ns))
+        return (kind, tuple(parts))
+
+    def get(self, key: tuple) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_cache = _ImageCache()
+
+
+_DIRS = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s\\/:'\"]+)+[\\/]")
+
+
+def _load(paths: list[str], name: str, max_bytes: int) -> Any:
+    from medmllm.io import load_image
+
+    try:
+        return load_image(paths[0] if len(paths) == 1 else paths, max_bytes=max_bytes)
+    except InputError as e:
+        problem = getattr(e, "problem", None) or str(e)
+        raise UploadError(name, _DIRS.sub("", problem)) from None  # no server folders in the page
+    except MemoryError:
+        raise UploadError(name, "image too large to load") from None
+    except Exception as e:  # noqa: BLE001 - hostile files must not take the app down
+        log.warning("upload could not be read: %s", type(e).__name__)
+        raise UploadError(name, f"could not be read as a medical image ({type(e).__name__})") from None
+
+
+def load_xray(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20) -> Any:
+    """Load an uploaded chest X-ray (DICOM, PNG, JPEG) as a ``MedicalImage`` of kind xray/image."""
+    path = os.fspath(path)
+    name = display_name(path)
+    check_sizes([path], max_bytes)
+    with open(path, "rb") as f:
+        if f.read(4) == b"PK\x03\x04":
+            raise UploadError(name, "a zip archive is not an X-ray; upload zips of DICOM series as CT")
+    key = _cache.key([path], "xray")
+    img = _cache.get(key)
+    if img is None:
+        img = _load([path], name, max_bytes)
+        if img.kind == "ct":
+            raise UploadError(name, "this is a CT image; upload it in the CT box")
+        if img.kind not in ("xray", "image"):
+            raise UploadError(name, f"expected an X-ray image, got kind '{img.kind}'")
+        _cache.put(key, img)
+    return img
+
+
+def load_ct(paths: Sequence[str | os.PathLike], max_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20) -> Any:
+    """Load an uploaded chest CT: one NIfTI/NRRD, one zip of a DICOM series, or several DICOM files."""
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise UploadError("CT", "no file uploaded")
+    if len(paths) > MAX_CT_FILES:
+        raise UploadError("CT", f"{len(paths)} files uploaded, over the limit of {MAX_CT_FILES}")
+    name = display_name(paths[0]) if len(paths) == 1 else f"{len(paths)} CT files"
+    check_sizes(paths, max_bytes)
+    for p in paths:
+        check_archive(p, max_bytes)
+    key = _cache.key(paths, "ct")
+    img = _cache.get(key)
+    if img is None:
+        img = _load(paths, name, max_bytes)
+        if img.kind != "ct":
+            raise UploadError(name, f"not a CT volume (read as {img.kind}); upload X-rays in the X-ray box")
+        _cache.put(key, img)
+    return img
+

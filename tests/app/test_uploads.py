@@ -1,0 +1,71 @@
+"""Upload safety without Gradio: archive limits, size limits, kinds, messages that name the upload."""
+
+import gzip
+import zipfile
+
+import numpy as np
+import pytest
+
+from apps.uploads import UploadError, check_archive, check_sizes, load_ct, load_xray
+from medmllm.io.writers import write_ct_series, write_xray_dicom
+
+
+def test_zip_declared_size_and_member_count_are_bounded(tmp_path, monkeypatch):
+    bomb = tmp_path / "series.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.dcm", b"\0" * 2**20)
+        zf.writestr("b.dcm", b"\0" * 2**20)
+    assert bomb.stat().st_size < 20_000
+    with pytest.raises(UploadError, match=r"series\.zip: zip expands to 2 MB, over the 1 MB limit"):
+        check_archive(bomb, 2**20)
+    check_archive(bomb, 3 * 2**20)  # within the limit: no error
+    import apps.uploads as uploads
+
+    monkeypatch.setattr(uploads, "MAX_ZIP_MEMBERS", 1)
+    with pytest.raises(UploadError, match="holds 2 files"):
+        check_archive(bomb, 3 * 2**20)
+
+
+def test_gzip_and_corrupt_zip(tmp_path):
+    gz = tmp_path / "ct.nii.gz"
+    with gzip.open(gz, "wb") as f:
+        f.write(b"\0" * (2 * 2**20))
+    with pytest.raises(UploadError, match=r"ct\.nii\.gz: expands to 2 MB"):
+        check_archive(gz, 2**20)
+    bad = tmp_path / "cut.zip"
+    bad.write_bytes(b"PK\x03\x04" + b"\x00" * 50)
+    with pytest.raises(UploadError, match=r"cut\.zip: corrupt zip archive"):
+        check_archive(bad, 2**20)
+
+
+def test_sizes_empty_missing_and_total(tmp_path):
+    a, b, empty = tmp_path / "a.dcm", tmp_path / "b.dcm", tmp_path / "e.dcm"
+    a.write_bytes(b"x" * 600)
+    b.write_bytes(b"x" * 600)
+    empty.write_bytes(b"")
+    check_sizes([a, b], 1200)
+    with pytest.raises(UploadError, match=r"b\.dcm: uploads total over"):
+        check_sizes([a, b], 1000)
+    with pytest.raises(UploadError, match=r"e\.dcm: file is empty"):
+        check_sizes([empty], 1000)
+    with pytest.raises(UploadError, match="missing"):
+        check_sizes([tmp_path / "gone.dcm"], 1000)
+
+
+def test_kinds_are_checked_and_messages_name_the_upload_not_the_folder(tmp_path):
+    vol = np.full((4, 16, 16), -700.0, np.float32)
+    series = write_ct_series(vol, (2.0, 1.0, 1.0), tmp_path / "ct")
+    xray = write_xray_dicom(np.full((32, 32), 0.5, np.float32), tmp_path / "cxr.dcm")
+    assert load_ct(series).array.shape == (4, 16, 16)
+    assert load_xray(xray).array.shape == (32, 32)
+    with pytest.raises(UploadError) as e:
+        load_xray(series[0])
+    assert str(e.value).startswith(series[0].name + ":") and str(tmp_path) not in str(e.value)
+    with pytest.raises(UploadError) as e:
+        load_ct([xray])
+    assert str(e.value).startswith("cxr.dcm:") and str(tmp_path) not in str(e.value)
+    with pytest.raises(UploadError, match="zip archive is not an X-ray"):
+        z = tmp_path / "x.zip"
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.write(xray, "cxr.dcm")
+        load_xray(z)
