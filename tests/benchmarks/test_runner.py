@@ -55,7 +55,7 @@ def test_run_benchmark_scores_and_limits(tmp_path, fake_predictor, jsonl):
     res = run_benchmark(MME(), recs, fake_predictor(answers=answers), tmp_path / "o", model="m", data=None)
     ex = res["subtasks"]["existence"]
     assert (ex["acc"], ex["acc_plus"]) == (50.0, pytest.approx(100 / 3)) and res["n"] == 6 and res["skipped"] == 0
-    assert res["run"] == {"batch_size": 8, "limit": None, "seed": 0} and "controls" not in res
+    assert res["run"] == {"batch_size": 8, "limit": None, "split": None, "seed": 0} and "controls" not in res
     limited = run_benchmark(MME(), recs, fake_predictor(answers=answers), tmp_path / "o", model="m", limit=2)
     assert limited["n"] == 2 and limited["subtasks"]["existence"]["acc_plus"] == 100.0
     with pytest.raises(InputError, match="no mme records"):

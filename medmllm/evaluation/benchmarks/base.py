@@ -244,8 +244,11 @@ class Benchmark:
 
     # -------------------------------------------------------------- running
     def predict(self, predictor: Predictor, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Prediction fields (at least ``prediction``) for a batch of records (default: generation)."""
-        texts = predictor.generate(records)
+        """Prediction fields (at least ``prediction``) for a batch of records (default: generation).
+
+        The records are passed as prompts: a trailing assistant turn (the reference) is removed.
+        """
+        texts = predictor.generate([prompt_record(r) for r in records])
         if len(texts) != len(records):
             raise RuntimeError(f"predictor returned {len(texts)} answers for {len(records)} records")
         return [{"prediction": t} for t in texts]
@@ -253,6 +256,14 @@ class Benchmark:
     def constant_prediction(self, record: dict[str, Any]) -> str:
         """The answer of the constant-normal control for a record (benchmarks with controls)."""
         raise NotImplementedError(f"{self.name} has no constant control")
+
+
+def prompt_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without its trailing assistant turn(s): what the model is asked."""
+    msgs = list(record.get("messages") or [])
+    while msgs and msgs[-1].get("role") == "assistant":
+        msgs.pop()
+    return record if len(msgs) == len(record.get("messages") or []) else {**record, "messages": msgs}
 
 
 def count_true(samples: Sequence[dict[str, Any]], key: str) -> int:

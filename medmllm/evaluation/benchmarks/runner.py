@@ -195,13 +195,15 @@ def _progress(enabled: bool, total: int, label: str):
     return advance
 
 
-def select_records(benchmark: Benchmark, records: Sequence[dict[str, Any]],
-                   limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    """The records this benchmark scores (first ``limit``) and how many of its records it skips.
+def select_records(benchmark: Benchmark, records: Sequence[dict[str, Any]], limit: int | None = None,
+                   split: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The records this benchmark scores (of ``split`` when given; first ``limit``) and how many it skips.
 
     A record is the benchmark's when ``meta.benchmark`` names it or :meth:`Benchmark.accepts` takes it;
     it is skipped when it is the benchmark's but not accepted (e.g. SEED-Bench video items).
     """
+    if split is not None:
+        records = [r for r in records if r.get("split") == split]
     ours = [r for r in records if (r.get("meta") or {}).get("benchmark") == benchmark.name or benchmark.accepts(r)]
     chosen = [r for r in ours if benchmark.accepts(r)]
     skipped = len(ours) - len(chosen)
@@ -212,7 +214,8 @@ def select_records(benchmark: Benchmark, records: Sequence[dict[str, Any]],
 
 def run_benchmark(benchmark: Benchmark, records: Sequence[dict[str, Any]], predictor: Predictor | None,
                   out_dir: str | os.PathLike, *, model: str | None, data: str | None = None, batch_size: int = 8,
-                  limit: int | None = None, seed: int = 0, controls: Sequence[str] | None = None,
+                  limit: int | None = None, split: str | None = None, seed: int = 0,
+                  controls: Sequence[str] | None = None,
                   config: Any = None, progress: bool = False) -> dict[str, Any]:
     """Predict (resuming), run the benchmark's controls, score, and write the results files.
 
@@ -226,7 +229,8 @@ def run_benchmark(benchmark: Benchmark, records: Sequence[dict[str, Any]], predi
         out_dir: output folder.
         model: the model's name or checkpoint, for the results.
         data: the manifest, for the results (and its hash in provenance).
-        batch_size, limit, seed: run settings (recorded in results under ``run``).
+        batch_size, limit, split, seed: run settings (recorded in results under ``run``); ``split``
+            keeps only records of that split (None: all).
         controls: which controls to run; default: all the benchmark declares.
         config: the model/run config, hashed into provenance.
         progress: show progress bars.
@@ -237,7 +241,7 @@ def run_benchmark(benchmark: Benchmark, records: Sequence[dict[str, Any]], predi
     from medmllm.evaluation.benchmarks.jsonl import read_jsonl
     from medmllm.evaluation.benchmarks.results import build_results, write_results
 
-    chosen, skipped = select_records(benchmark, records, limit)
+    chosen, skipped = select_records(benchmark, records, limit, split)
     if not chosen:
         raise InputError(data, f"no {benchmark.name} records in the data")
     out = Path(out_dir)
@@ -261,7 +265,8 @@ def run_benchmark(benchmark: Benchmark, records: Sequence[dict[str, Any]], predi
         csamples, _ = score(cpath)
         ctrl_results[c] = benchmark.aggregate(csamples)
         files[f"control_{c}"] = f"controls/{c}.jsonl"
-    extra: dict[str, Any] = {"files": files, "run": {"batch_size": batch_size, "limit": limit, "seed": seed}}
+    extra: dict[str, Any] = {"files": files, "run": {"batch_size": batch_size, "limit": limit, "split": split,
+                                                     "seed": seed}}
     if controls:
         extra["controls"] = ctrl_results
     results = build_results(benchmark, {**metrics, "n": len(samples), "skipped": skipped + null_preds}, model=model,
