@@ -146,8 +146,8 @@ class Deidentifier:
         descriptors = {k: scrub_text(str(ds.get(k)), ds) for k in P.DESCRIPTOR_KEYWORDS if ds.get(k)}
         age = str(ds.get("PatientAge", "") or "")
         remove = set(P.REMOVE_KEYWORDS) | set(P.DESCRIPTOR_KEYWORDS)
-        if not self.keep_characteristics:
-            remove |= set(P.PATIENT_CHARACTERISTICS)
+        if not self.keep_characteristics:  # PatientSex is type 2: emptied (Z), the others removed
+            remove |= set(P.PATIENT_CHARACTERISTICS) - {"PatientSex"}
         remove_tags = {tag_for_keyword(k) for k in remove}
         empty_tags = {tag_for_keyword(k) for k in P.EMPTY_KEYWORDS}
         if self.keep_characteristics:

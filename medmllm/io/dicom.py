@@ -95,8 +95,6 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False, messages: list
         ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as e:
         raise ImageLoadError(path, f"not a valid DICOM file ({type(e).__name__}: {str(e)[:120]})") from None
-    if "SOPClassUID" not in ds and "PixelData" not in ds and len(ds) < 3:
-        raise ImageLoadError(path, "not a valid DICOM file (no DICOM elements could be read)")
     return ds
 
 
@@ -110,6 +108,8 @@ def require_pixels(path: Path, ds, messages: list[str]) -> None:
         return
     if _truncated(messages):
         raise ImageLoadError(path, "truncated DICOM file (pixel data cut off)")
+    if "SOPClassUID" not in ds and len(ds) < 3:
+        raise ImageLoadError(path, "not a valid DICOM file (no DICOM elements could be read)")
     sop = getattr(ds.get("SOPClassUID"), "name", None) or "unknown SOP class"
     raise ImageLoadError(path, f"DICOM file without pixel data ({sop}); expected an image")
 

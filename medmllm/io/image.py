@@ -156,7 +156,7 @@ def sniff(path: str | os.PathLike) -> str:
 def _check_kind(path: Path, img: MedicalImage, kind: str | None) -> MedicalImage:
     if kind is None or img.kind == kind:
         return img
-    raise ImageLoadError(path, f"is a {img.kind} image ({img.source_format}), expected {kind}")
+    raise ImageLoadError(path, f"loads as kind '{img.kind}' ({img.source_format}), expected '{kind}'")
 
 
 def load_image(

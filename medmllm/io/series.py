@@ -171,8 +171,11 @@ def load_series_files(paths: list[Path], *, series: str | None = None, max_bytes
     if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for _, ds in items):
         raise ImageLoadError(label, "series mixes several multi-frame files; pass one file")
     first = items[0][1]
-    if kind not in ("ct", None) or D.image_kind(items[0][0], first, kind) != "ct":
-        raise ImageLoadError(label, f"holds {len(items)} {first.get('Modality', '')} images, not a CT series; pass one file")
+    modality = str(first.get("Modality", "") or "DICOM")
+    if kind not in ("ct", None):
+        raise ImageLoadError(label, f"holds a series of {len(items)} {modality} images; expected one '{kind}' image")
+    if D.image_kind(items[0][0], first, kind) != "ct":
+        raise ImageLoadError(label, f"holds {len(items)} {modality} images, not a CT series; pass one file")
     return _stack(label, items, max_bytes=max_bytes, workers=workers)
 
 
