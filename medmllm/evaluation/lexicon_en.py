@@ -1,0 +1,227 @@
+"""English radiology lexicon of the clinical labeler (written for medmllm from chest-report language).
+
+Everything here works on text that :func:`normalize` produced: NFKC, lower case, de-identification
+masks (``XXXX``) turned into the neutral word ``xxxx``, common abbreviations spelled out. Patterns
+may name a ``head`` group: the words negation/uncertainty must reach ("the heart is *not*
+**enlarged**"); otherwise the whole match is the head.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+LANG = "en"
+
+_ABBREVIATIONS: tuple[tuple[str, str], ...] = (
+    (r"\bvs\.?(?=\s|$)", "versus"),
+    (r"\bw/o\b", "without "),
+    (r"\bw/(?=\s|[a-z])", "with "),
+    (r"\bs/p\b", "status post"),
+    (r"\bb/l\b", "bilateral"),
+    (r"\br/o\b", "rule out"),
+    (r"\bc/w\b", "consistent with"),
+    (r"\bbilat\.?(?=\s|$)", "bilateral"),
+    (r"\bptx\b", "pneumothorax"),
+    (r"\bpna\b", "pneumonia"),
+    (r"\bchf\b", "congestive heart failure"),
+    (r"\bggos?\b", "ground-glass opacity"),
+    (r"\batx\b", "atelectasis"),
+    (r"\bett\b", "endotracheal tube"),
+    (r"\bngt\b", "nasogastric tube"),
+    (r"\bogt\b", "orogastric tube"),
+    (r"\bwnl\b", "within normal limits"),
+    (r"\bfx\b", "fracture"),
+    (r"\brt\.?(?= (?:upper|middle|mid|lower|lung|base|side|sided|pleural|hemithorax|apex|apical))", "right"),
+    (r"\blt\.?(?= (?:upper|middle|mid|lower|lung|base|side|sided|pleural|hemithorax|apex|apical))", "left"),
+    (r"\bcan't\b", "cannot"),
+    (r"\bcan not\b", "cannot"),
+)
+_ABBREV_RE = [(re.compile(p), r) for p, r in _ABBREVIATIONS]
+_MASK_RE = re.compile(r"\b[xX]{2,}\b")
+
+
+def normalize(text: str) -> str:
+    """NFKC, lower case, masks -> ``xxxx``, abbreviations spelled out, list numbering -> breaks."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _MASK_RE.sub("xxxx", text).lower()
+    for pat, rep in _ABBREV_RE:
+        text = pat.sub(rep, text)
+    # "1. stable cardiomegaly 2) small effusion" -> sentence breaks (not decimals like "2.5 cm")
+    text = re.sub(r"(?:(?<=\s)|^)\(?\d{1,2}[.)](?=\s)", "\n\n", text)
+    return text
+
+
+# --------------------------------------------------------------------------- sections, sentences
+SECTION_HEADER = re.compile(
+    r"(?:^|(?<=[\s.]))(findings?|impressions?|conclusions?|summary|opinion|results?|comparisons?|indications?|"
+    r"clinical (?:history|information|indication)|history|reason for (?:exam(?:ination)?|study|request)|"
+    r"technique|procedure|exam(?:ination)?|recommendations?|notifications?)\s*:")
+SKIP_SECTIONS = frozenset({"comparison", "comparisons", "indication", "indications", "clinical history",
+                           "clinical information", "clinical indication", "history", "reason for exam",
+                           "reason for examination", "reason for study", "reason for request", "technique",
+                           "procedure", "exam", "examination", "notification", "notifications"})
+SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)|\n\s*\n")
+
+# --------------------------------------------------------------------------- mentions
+_HEART = r"(?:heart(?: size)?|cardiac (?:silhouette|size|shadow|contours?)|cardiopericardial silhouette)"
+_CM = r"(?:cardiomediastinal (?:silhouette|contours?|size|shadow)|heart and mediastinum)"
+_MED = r"(?:mediastinal (?:contours?|silhouette|width)|mediastinum|hil(?:a|ar contours))"
+_BE = r"(?:is|are|appears?|remains?|looks?|seems?|was|were)"
+_NORMAL = (r"(?:(?:otherwise |also |again |grossly |overall |essentially )?(?:normal|within normal limits|unremarkable|"
+           r"upper limits? of normal|top[- ]normal|of normal size|normal in size|not (?:enlarged|widened)))")
+# a gap inside one statement: no second verb, no "enlarged", no contrast word
+_GAP = r"(?:(?!\b(?:is|are|was|were|appears?|remains?|enlarg\w*|not|but|however|and the)\b)[\w\s,]){0,40}?"
+
+# (pattern, concept, fixed status or None). Fixed entries are statements of normality (or doubt)
+# by themselves; the others get their status from negation/uncertainty triggers.
+MENTIONS: tuple[tuple[str, str, int | None], ...] = (
+    # heart and mediastinum
+    (rf"\bnormal (?:{_HEART}|cardiac size|heart) and {_MED}", "heart_and_mediastinum", 0),
+    (rf"\b{_CM}\b{_GAP}\b{_BE} {_NORMAL}", "heart_and_mediastinum", 0),
+    (rf"\b(?:normal|unremarkable) {_CM}", "heart_and_mediastinum", 0),
+    (rf"\b(?:normal|unremarkable) (?:{_HEART}|cardiac size)(?! and {_MED})", "cardiomegaly", 0),
+    (rf"\b{_HEART}\b{_GAP}\b{_BE} {_NORMAL}", "cardiomegaly", 0),
+    (rf"\b{_HEART} (?:is )?(?:normal|within normal limits|unremarkable|upper limits? of normal|top[- ]normal)\b",
+     "cardiomegaly", 0),
+    (rf"\b{_HEART} (?:size )?{_BE} (?:at the )?borderline(?: (?:normal|size|in size))?\b(?! enlarg)", "cardiomegaly", -1),
+    (r"\bcardiomegaly\b", "cardiomegaly", None),
+    (r"\bcardiac (?:enlargement|hypertrophy)\b", "cardiomegaly", None),
+    (rf"\b(?:enlarged|enlarging|large|increased) (?:{_HEART}|heart|cardiac size)\b", "cardiomegaly", None),
+    (rf"\b{_HEART}\b{_GAP}\b{_BE}\s+(?:\w+\s+){{0,3}}?(?P<head>enlarged|large|increased|prominent|"
+     r"enlarging|globular)\b", "cardiomegaly", None),
+    (rf"\b{_MED}\b{_GAP}\b{_BE} {_NORMAL}", "enlarged_cm", 0),
+    (rf"\bnormal {_MED}", "enlarged_cm", 0),
+    (r"\b(?:widened|widening of the|enlarged|prominent) (?:superior )?(?:mediastinum|mediastinal silhouette|"
+     r"cardiomediastinal silhouette|mediastinal contours?)\b", "enlarged_cm", None),
+    (r"\bmediastinal (?:widening|enlargement)\b", "enlarged_cm", None),
+    (rf"\b(?:{_MED}|{_CM})\b{_GAP}\b{_BE}\s+(?:\w+\s+){{0,2}}?(?P<head>widened|enlarged|wide)\b",
+     "enlarged_cm", None),
+    # lungs
+    (rf"\b(?:the )?(?:lungs?|lung fields?|lung parenchyma)\b(?: {_BE})? (?:otherwise |again |now |grossly |"
+     r"essentially |both |well[- ]expanded and |well[- ]inflated and |expanded and )*clear\b", "lungs_clear", 0),
+    (r"\bclear lungs?\b", "lungs_clear", 0),
+    (r"\bground[- ]?glass(?: (?:opacit(?:y|ies)|opacification|attenuation|densit(?:y|ies)|changes?))?",
+     "ground_glass", None),
+    (r"\bbroncho-?pneumoni(?:a|c)\b|\bperibronchial (?:opacit(?:y|ies)|infiltrates?|consolidation|"
+     r"thickening|cuffing)\b", "bronchopneumonia", None),
+    (r"\b(?:airspace |air-space |air space )?consolidat(?:ion|ions|ive|ed)\b", "consolidation", None),
+    (r"\bpneumonias?\b|\bpneumonitis\b|\bpneumonic\b|\binfect(?:ion|ions|ious(?: process| etiology)?)\b|"
+     r"\baspiration\b",
+     "pneumonia", None),
+    (r"\bnodul(?:e|es|ar (?:opacit(?:y|ies)|densit(?:y|ies)|lesions?))\b|\bmicronodul(?:e|es)\b", "nodule", None),
+    (r"\b(?<!osseous )(?<!bony )(?<!lytic )(?<!sclerotic )(?<!skin )(?<!blastic )(?<!soft tissue )"
+     r"(?:masse?s?|lesions?|tumou?rs?|neoplasms?|malignanc(?:y|ies)|carcinoma|cavitary lesions?)\b",
+     "lung_lesion", None),
+    (r"\batelecta(?:sis|ses|tic)\b|\b(?:lobar |lobe |lung |segmental |subsegmental )collapse\b|\bvolume loss\b",
+     "atelectasis", None),
+    (r"\bopaci(?:ty|ties|fication|fications|fied)\b|\binfiltrat(?:e|es|ion|ive)\b|\bair[- ]?space "
+     r"(?:disease|process|opacit(?:y|ies))\b|\b(?:increased |patchy |streaky |linear )densit(?:y|ies)\b|"
+     r"\bhaziness\b|\breticular (?:opacit(?:y|ies)|markings|pattern|changes)\b|\binterstitial "
+     r"(?:markings|opacit(?:y|ies)|prominence|thickening|changes|pattern)\b", "opacity", None),
+    (r"\b(?:pulmonary |interstitial |alveolar )?o?edema\b|\b(?:pulmonary )?(?:vascular )?congestion\b|"
+     r"\bcongestive heart failure\b|\bheart failure\b|\bfluid overload\b|\bkerley b lines\b|"
+     r"\bcephalization\b", "edema", None),
+    (r"\bhydropneumothora(?:x|ces)\b", "hydropneumothorax", None),
+    (r"\bpneumothora(?:x|ces)\b", "pneumothorax", None),
+    (rf"\bcostophrenic (?:angles?|sulc(?:us|i))\b(?: {_BE})? (?:\w+ )?(?:sharp|sharply defined|clear|preserved|"
+     r"normal)\b", "effusion", 0),
+    (r"\b(?:sharp|clear|preserved) costophrenic (?:angles?|sulc(?:us|i))\b", "effusion", 0),
+    (r"\b(?:blunting|blunted|obliteration) of (?:the )?(?:\w+ )?costophrenic (?:angles?|sulc(?:us|i))\b|"
+     rf"\bcostophrenic (?:angles?|sulc(?:us|i))\b(?: {_BE})? (?:\w+ )?(?P<head>blunted|blunting|obliterated)\b",
+     "effusion", None),
+    (r"\b(?<!pericardial )(?:pleural )?effusions?\b|\bpleural fluid\b|\bhydrothorax\b|\bfluid in the "
+     r"(?:pleural space|fissures?)\b", "effusion", None),
+    (r"\bpleural (?:thickening|plaques?|scarring|calcifications?)\b|\bfibrothorax\b|"
+     r"\bapical (?:pleural )?(?:cap|capping|thickening)\b", "pleural_other", None),
+    (r"\bfractur(?:e|es|ed)\b", "fracture", None),
+    (r"\b(?:endotracheal|tracheostomy|enteric|feeding|nasogastric|orogastric|nasoenteric|chest|dobhoff|"
+     r"ng|og|et|thoracostomy) tubes?\b|\b(?:central venous|venous|picc|midline|swan[- ]ganz|arterial|"
+     r"central) (?:lines?|catheters?)\b|\bpicc\b|\bcatheters?\b|\bpacemakers?\b|\bpacer\b|"
+     r"\b(?:aicd|icd|defibrillator)\b|\b(?:sternotomy|sternal) wires\b|\bmedian sternotomy\b|"
+     r"\bsurgical clips\b|\bport-?a-?cath\b|\b(?:chest|power|infusion) port\b|\bstents?\b|"
+     r"\b(?:prosthetic|replaced) (?:valve|valves)\b|\bvalve replacement\b|\bpacing (?:leads?|wires?)\b|"
+     r"\bsupport devices?\b|\blines and tubes\b|\btubes and lines\b|\bdrains?\b", "device", None),
+    (r"\bhyper-?(?:inflat(?:ed|ion)|expan(?:ded|sion)|aerat(?:ed|ion)|lucen(?:t|cy))\b|"
+     r"\bover-?(?:inflat(?:ed|ion)|expan(?:ded|sion))\b|\bair trapping\b|\bflatten(?:ed|ing of the) "
+     r"(?:hemi-?)?diaphragms?\b|\bemphysema(?:tous)?\b|\bcopd\b", "hyperinflation", None),
+)
+
+# --------------------------------------------------------------------------- locations
+# Each entry: (pattern, lobes, sides). Lobes/sides may be the names of capture groups to read
+# (see labeler._location_sets); plain tuples are used as they are.
+_SIDE = r"(?P<side>right|left)(?:[- ]sided)?"
+LOCATIONS: tuple[tuple[str, str], ...] = (
+    (rf"\b{_SIDE} (?P<levels>(?:upper|middle|mid|lower)(?:(?:,? and|,|/| &) (?:upper|middle|mid|lower))*) "
+     r"(?:lung )?(?:lobes?|lung zones?|zones?|lung fields?|lungs?|hemithorax)\b", "side_levels"),
+    (r"\bright and left (?P<levels>upper|middle|lower) lobes?\b|\b(?:bilateral|both) (?P<levels2>upper|lower) "
+     r"(?:lung )?(?:lobes?|zones?|lungs?|lung fields?)\b|\b(?P<levels3>upper|lower) lobes? bilaterally\b",
+     "both_levels"),
+    (r"\b(?P<lobe>rul|rml|rll|lul|lll)\b", "lobe_code"),
+    (r"\blingul(?:a|ar)\b", "LUL"),
+    (rf"\b{_SIDE} (?:lung )?(?:bases?|basilar|basal|basis|infrahilar)\b", "side_base"),
+    (rf"\b{_SIDE} (?:lung )?(?:apex|apices|apical|apicoposterior)\b", "side_apex"),
+    (r"\b(?:bibasilar(?:ly)?|bibasal(?:ly)?|bibasally|(?:both|bilateral|the|at the) (?:lung )?bases|"
+     r"bilateral (?:lower|basilar|basal)(?: lung)?(?: zones?| fields?)?)\b", "both_bases"),
+    (r"\bretrocardiac\b", "LLL"),
+    (r"\b(?:bilateral(?:ly)?|both (?:sides|lungs|hemithoraces)|on both sides)\b", "both_sides"),
+    # direction words that are not the side of a finding
+    (r"\b(?:shift(?:ed)?|deviat(?:ed|ion)|displace(?:d|ment)|convex|curv(?:ed|ature)|scoliosis)\b"
+     r"(?: \w+){0,2} (?:to|toward|towards) the (?:right|left)\b|\bto the (?:right|left) of\b", "none"),
+    (rf"\b{_SIDE}\b", "side"),
+)
+# location pieces joined by these form one location ("right middle and right lower lobes")
+LOCATION_JOIN = re.compile(r"^\s*(?:,|and|,\s*and|&|/|as well as|or)?\s*(?:the\s+|in the\s+)?$")
+
+# --------------------------------------------------------------------------- triggers
+# pseudo-triggers: look like negation but are not ("no change in the effusion")
+PSEUDO: tuple[str, ...] = (
+    r"\bno (?:significant |appreciable |definite |substantial |further |other )?(?:interval )?(?:change|"
+    r"increase|decrease|progression|worsening|improvement|difference|enlargement)\b",
+    r"\bnot (?:significantly |substantially )?(?:changed|increased|decreased|improved|worsened)\b",
+    r"\bwithout (?:significant |appreciable )?(?:interval )?(?:change|progression|improvement|worsening)\b",
+    r"\bnot only\b",
+    r"\bto (?:suggest|indicate)\b",
+)
+# (pattern, kind, direction): kind "neg" -> 0, "unc" -> -1; direction "fwd" (scope after),
+# "bwd" (scope before, back to the clause start) or "both". Earlier entries win overlaps: double
+# negations ("cannot be excluded" = uncertain) first, then the backward phrases that contain a
+# forward word ("is not seen", "is possible"), then the single forward words.
+TRIGGERS: tuple[tuple[str, str, str], ...] = (
+    (r"\b(?:cannot|could not|couldn't|unable to|not possible to|impossible to|difficult to|hard to|"
+     r"do not|does not|did not|would not|may not|not|nor) (?:be )?(?:entirely |completely |definitely |"
+     r"totally |fully |confidently |definitively |reliably |excluded or )?(?:exclude[ds]?|rule[ds]? out)\b",
+     "unc", "both"),
+    (r"\bversus\b", "unc", "both"),
+    (r"\b(?:is |are |was |were |has been |have been )?(?:not|no longer) (?:\w+ )?(?:seen|identified|"
+     r"visuali[sz]ed|visible|demonstrated|appreciated|present|evident|noted|detected|apparent|shown)\b|"
+     r"\b(?:has |have )?(?:resolved|cleared|disappeared)\b|\b(?:is |are |was |were |has been |have been )?"
+     r"(?:removed|absent|ruled out|excluded)\b|\bunlikely\b|\bnegative\b(?! for)", "neg", "bwd"),
+    (rf"\b{_BE} (?:also |more |most |quite |very |less )?(?:possible|likely|probable|suspected|questioned|"
+     r"favou?red|suggested|a consideration|questionable)\b|\b(?:may|might|could) (?:also )?be "
+     r"(?:present|seen|noted|developing|there)\b|\?", "unc", "bwd"),
+    (r"\b(?:to )?rule out\b|\bevaluat(?:e|ion) for\b|\bquestion of\b|\bconcern(?:ing)? for\b|"
+     r"\bsuspicious (?:for|of)\b|\bsuspicion (?:for|of)\b|\bworrisome for\b|\bsuggestive of\b|"
+     r"\bsuggest(?:s|ing|ed)?\b|\bmay\b|\bmight\b|\bcould\b|\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|"
+     r"\bquestionabl[ey]\b|\bsuspected\b|\bborderline\b|\bequivocal\b|\bindeterminate\b|\bpresum(?:ed|ably)\b|"
+     r"\bdifferential (?:diagnosis )?(?:includes?|considerations? includes?)\b|\bconsider(?:ed)?\b|"
+     r"\bfavou?r(?:s|ed)?\b|\bcannot be determined\b", "unc", "fwd"),
+    (r"\bno\b|\bnot\b|\bwithout\b|\bfree of\b|\bnegative for\b|\babsence of\b|\bresolution of\b|"
+     r"\brather than\b|\bclear of\b|\bremoval of\b|\bnever\b|\bnor\b|\bexcludes?\b|\bneither\b", "neg", "fwd"),
+)
+# words that end a trigger's scope (forward) or start a clause (backward)
+TERMINATORS = re.compile(
+    r"\b(?:but|however|although|though|yet|except(?:ing)?(?: for)?|aside from|apart from|other than|besides|"
+    r"with the exception of|whereas|while|nevertheless|which|there (?:is|are|has been|have been|was|were)|"
+    r"and (?:there|the|a|an|is|are|has|have)|in addition|additionally|also noted)\b|,\s*with\b"
+    r"|:")
+# backward scopes also stop at commas ("right lower lobe consolidation, pneumonia cannot be excluded")
+BACKWARD_STOP = re.compile(r",")
+# a comma followed by one of these starts a new statement: forward scopes end there
+# ("no pneumothorax, small right effusion"); other commas continue a list ("no effusion, pneumothorax
+# or consolidation")
+COMMA_BREAK = re.compile(
+    r",\s*(?:a|an|the|small|moderate|large|mild|mildly|moderately|severe|trace|minimal|tiny|slight|slightly|"
+    r"subtle|persistent|stable|unchanged|increased|increasing|decreased|decreasing|improved|improving|"
+    r"worsening|worsened|new|again|there|likely|probably|possibly|status|otherwise|heart|lungs?)\b")
+PLURAL = re.compile(r"(?:effusions|pneumothoraces)$")
