@@ -227,7 +227,10 @@ def _rescale_into(out: np.ndarray, arr: np.ndarray, ds) -> None:
         return
     slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    np.multiply(arr, np.float32(slope), out=out, casting="unsafe")
+    if slope == 1.0:
+        np.copyto(out, arr, casting="unsafe")
+    else:
+        np.multiply(arr, np.float32(slope), out=out, casting="unsafe")
     if intercept:
         out += np.float32(intercept)
 
