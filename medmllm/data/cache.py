@@ -1,0 +1,149 @@
+"""On-disk cache of preprocessed image tensors, keyed by file content and transform config.
+
+The key of an entry is a hash of: the content of the image (every byte of the file, or of every
+file of a series folder, with their relative names), the series picked from the folder, and the
+:attr:`~medmllm.data.transforms.ImagePipeline.config_hash` of the deterministic transforms. A
+changed file or a changed config therefore gives a different key: a stale entry is never used.
+Each entry also records its content hash and config hash, checked again on read. Entries are
+safetensors files written to a temporary name and renamed into place (atomic; safe with several
+DataLoader workers). Content hashes are remembered per file by ``(size, mtime, ctime, inode)``,
+in memory and on disk, so a second epoch does not re-read the bytes of unchanged files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = "1"
+
+
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+class TensorCache:
+    """Preprocessed tensors on disk.
+
+    Args:
+        root: cache folder (created).
+
+    Attributes:
+        hits, misses: counts since creation (per process).
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.hits = 0
+        self.misses = 0
+        self._memo: dict[str, tuple[str, str]] = {}
+
+    # ---- content hashes -------------------------------------------------------------------------
+    def file_hash(self, path: Path) -> str:
+        """sha256 of a file's bytes, remembered while the file's size/mtime/ctime/inode stay the same."""
+        full = str(path.resolve())
+        stat = _stat_key(path)
+        hit = self._memo.get(full)
+        if hit and hit[0] == stat:
+            return hit[1]
+        memo_file = self.root / "hashes" / (hashlib.sha256(full.encode()).hexdigest()[:32] + ".json")
+        try:
+            saved = json.loads(memo_file.read_text())
+            if saved.get("stat") == stat and saved.get("path") == full:
+                self._memo[full] = (stat, saved["sha256"])
+                return saved["sha256"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        self._memo[full] = (stat, digest)
+        try:
+            _atomic_write_bytes(memo_file, json.dumps({"path": full, "stat": stat, "sha256": digest}).encode())
+        except OSError as e:
+            log.debug("could not remember the hash of %s: %s", path.name, e)
+        return digest
+
+    def content_hash(self, source: str | os.PathLike) -> str:
+        """Hash of a file, or of every file (names and bytes) under a folder."""
+        p = Path(source)
+        if p.is_dir():
+            h = hashlib.sha256(b"dir")
+            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                h.update(f.relative_to(p).as_posix().encode() + b"\0" + self.file_hash(f).encode())
+            return h.hexdigest()
+        return self.file_hash(p)
+
+    def key(self, source: Any, config_hash: str) -> tuple[str, str]:
+        """``(entry key, content hash)`` of a path or ``{"path", "series"}`` under ``config_hash``."""
+        path, series = (source.get("path"), source.get("series")) if isinstance(source, dict) else (source, None)
+        content = self.content_hash(path)
+        blob = f"{CACHE_VERSION}|{content}|{series or ''}|{config_hash}"
+        return hashlib.sha256(blob.encode()).hexdigest(), content
+
+    # ---- entries --------------------------------------------------------------------------------
+    def _entry(self, key: str) -> Path:
+        return self.root / "tensors" / key[:2] / f"{key}.safetensors"
+
+    def get(self, key: str, content: str, config_hash: str) -> torch.Tensor | None:
+        """The cached tensor, or None when absent, unreadable or recorded for other content/config."""
+        from safetensors import safe_open
+
+        f = self._entry(key)
+        if not f.is_file():
+            return None
+        try:
+            with safe_open(str(f), framework="pt") as st:
+                meta = st.metadata() or {}
+                if meta.get("content") != content or meta.get("config") != config_hash:
+                    log.warning("cache entry %s does not match its key; ignoring it", f.name)
+                    return None
+                return st.get_tensor("x")
+        except Exception as e:  # noqa: BLE001 - a damaged entry is recomputed, never trusted
+            log.warning("unreadable cache entry %s (%s); recomputing", f.name, e)
+            f.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, content: str, config_hash: str, x: torch.Tensor) -> None:
+        """Store ``x`` atomically; a full disk or a read-only cache only logs a warning."""
+        from safetensors.torch import save
+
+        try:
+            data = save({"x": x.detach().contiguous().cpu()}, metadata={"content": content, "config": config_hash})
+            _atomic_write_bytes(self._entry(key), data)
+        except OSError as e:
+            log.warning("could not write cache entry %s: %s", key[:12], e)
+
+    def get_or_compute(self, source: Any, config_hash: str, compute: Callable[[Any], torch.Tensor]) -> torch.Tensor:
+        """The cached tensor of ``source``, or ``compute(source)`` stored for next time."""
+        key, content = self.key(source, config_hash)
+        x = self.get(key, content, config_hash)
+        if x is not None:
+            self.hits += 1
+            return x
+        self.misses += 1
+        x = compute(source)
+        self.put(key, content, config_hash, x)
+        return x
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
