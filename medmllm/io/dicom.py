@@ -73,10 +73,10 @@ def capture_pydicom_messages() -> Iterator[list[str]]:
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings():
             warnings.simplefilter("always")
+            warnings.showwarning = lambda message, *args, **kwargs: messages.append(str(message))
             yield messages
-        messages.extend(str(w.message) for w in caught)
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
@@ -90,11 +90,17 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False, messages: list
     """``pydicom.dcmread`` with errors turned into one-line :class:`ImageLoadError`."""
     import pydicom
     from pydicom.errors import InvalidDicomError
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     try:
         ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as e:
         raise ImageLoadError(path, f"not a valid DICOM file ({type(e).__name__}: {str(e)[:120]})") from None
+    if "TransferSyntaxUID" not in ds.file_meta and getattr(ds, "original_encoding", (None, None))[0] is not None:
+        # a bare dataset without file meta: record the encoding pydicom detected while reading it
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
     return ds
 
 
@@ -240,9 +246,11 @@ def xray_from_dataset(path: Path, ds, *, max_bytes: int, kind: str | None) -> Me
         gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         meta["voi"] = "none (colour converted to grayscale)"
         return MedicalImage(gray.astype(np.float32), pixel_spacing_2d(ds), None, "xray", "dicom", meta)
-    values = apply_modality_lut(arr, ds).astype(np.float64)
+    modality_out = apply_modality_lut(arr, ds)
+    values = modality_out.astype(np.float64)
     if ds.get("VOILUTSequence"):
-        out = apply_voi_lut(values, ds, prefer_lut=True)
+        lut_in = modality_out if modality_out.dtype.kind in "iu" else np.rint(values).astype(np.int64)
+        out = apply_voi_lut(lut_in, ds, prefer_lut=True)
         lo, hi = _lut_range(ds.VOILUTSequence[0])
         meta["voi"] = "lut"
     elif "WindowCenter" in ds and "WindowWidth" in ds and float(np.ravel(ds.WindowWidth)[0]) > 0:
@@ -314,13 +322,13 @@ def to_hu(ds, arr: np.ndarray) -> np.ndarray:
 
 def read_dicom_file(path: Path, *, max_bytes: int, kind: str | None = None) -> MedicalImage:
     """Load one DICOM file: an X-ray, a single CT slice, or an enhanced multi-frame CT."""
-    with capture_pydicom_messages() as messages:
+    with capture_pydicom_messages() as messages:  # pydicom's warnings never reach the user's terminal
         ds = read_dataset(path)
-    require_pixels(path, ds, messages)
-    if image_kind(path, ds, kind) == "ct":
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            from medmllm.io.series import load_multiframe_ct
+        require_pixels(path, ds, messages)
+        if image_kind(path, ds, kind) == "ct":
+            if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+                from medmllm.io.series import load_multiframe_ct
 
-            return load_multiframe_ct(path, ds, max_bytes=max_bytes)
-        return ct_slice_from_dataset(path, ds, max_bytes=max_bytes)
-    return xray_from_dataset(path, ds, max_bytes=max_bytes, kind=kind)
+                return load_multiframe_ct(path, ds, max_bytes=max_bytes)
+            return ct_slice_from_dataset(path, ds, max_bytes=max_bytes)
+        return xray_from_dataset(path, ds, max_bytes=max_bytes, kind=kind)

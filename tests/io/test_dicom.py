@@ -119,3 +119,31 @@ def test_meta_holds_no_identifiers(tmp_path, fake_patient):
     assert "CHEST PA" in meta
     for value in identifiers:
         assert value.lower() not in meta.lower(), value
+
+
+def test_voi_lut_sequence(tmp_path):
+    """A VOI LUT (12-bit values in a 16-bit descriptor, a common quirk) maps through its real range."""
+    image = np.linspace(0, 1, 64 * 64).reshape(64, 64)
+    path = write_xray_dicom(image, tmp_path / "x.dcm")
+    ds = pydicom.dcmread(path)
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    lut = np.sqrt(np.arange(4096) / 4095) * 4095  # a gamma curve
+    item.add_new(0x00283006, "OW", np.rint(lut).astype("<u2").tobytes())  # LUT Data
+    ds.VOILUTSequence = [item]
+    ds.save_as(path)
+    img = load_image(path)
+    assert img.meta["voi"] == "lut"
+    np.testing.assert_allclose(img.array, np.sqrt(image), atol=2e-3)
+
+
+def test_content_decides_not_extension_and_no_preamble(tmp_path, ct_small):
+    ds = pydicom.dcmread(ct_small)
+    odd = tmp_path / "slice.png"
+    ds.save_as(odd)
+    assert load_image(odd).kind == "ct"
+    bare = tmp_path / "bare"
+    raw = open(ct_small, "rb").read()
+    meta_len = 132 + 12 + int.from_bytes(raw[140:144], "little")  # preamble + DICM + group 0002
+    bare.write_bytes(raw[meta_len:])  # dataset only, as some old systems write it
+    np.testing.assert_array_equal(load_image(bare).array, load_image(ct_small).array)

@@ -149,3 +149,12 @@ def test_single_ct_file_in_folder_is_d1(tmp_path, ct_small):
     shutil.copy(ct_small, tmp_path / "only")
     img = load_image(tmp_path)
     assert img.shape == (1, 128, 128) and img.kind == "ct"
+
+
+def test_non_image_dicom_and_other_files_are_skipped(series_dir, volume, ct_small):
+    ds = pydicom.dcmread(ct_small)
+    del ds.PixelData
+    ds.SeriesInstanceUID = "1.2.3.777"  # e.g. a structured report of the same study
+    ds.save_as(series_dir / "report.dcm")
+    (series_dir / "notes.txt").write_text("scanner export log")
+    np.testing.assert_array_equal(load_image(series_dir).array, volume)
