@@ -1,0 +1,130 @@
+"""The Lightning DataModule: manifests (or litdata chunks) -> mixed, collated batches.
+
+Training sources are mixed by weight (:class:`~medmllm.data.sampling.MixtureSampler`), filtered by
+task, optionally grouped by length; validation sources are concatenated in order. Images go
+through the model's per-modality pipelines (augmented for training only) and the on-disk cache;
+the :class:`~medmllm.data.collate.Collator` builds tokens and labels with the model's
+conversation code. Everything a worker process needs is picklable (the image-token counts are a
+table computed up front, not the model), so ``num_workers > 0`` works with any start method.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import lightning as L
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from medmllm.config import DataConfig, DataSourceConfig
+from medmllm.data.cache import TensorCache
+from medmllm.data.collate import Collator
+from medmllm.data.dataset import ManifestDataset
+from medmllm.data.sampling import MixtureSampler
+from medmllm.data.transforms import ImagePipeline, build_pipelines
+from medmllm.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class TokenTable:
+    """Image-token counts per ``(modality, input_shape)``, computed in the main process (picklable)."""
+
+    def __init__(self, fn: Callable[[str, tuple], int], shapes: dict[str, tuple[int, ...]]):
+        self.table = {(m, tuple(s)): int(fn(m, tuple(s))) for m, s in shapes.items()}
+
+    def __call__(self, modality: str, shape: tuple) -> int:
+        try:
+            return self.table[(modality, tuple(shape))]
+        except KeyError:
+            raise ConfigError(None, f"{modality} input of shape {tuple(shape)} is not the encoder's "
+                                    f"({[s for m, s in self.table if m == modality]})") from None
+
+
+def _is_manifest(path: str) -> bool:
+    return path.endswith((".jsonl", ".json")) and "://" not in path
+
+
+class MedDataModule(L.LightningDataModule):
+    """Batches for training and validation.
+
+    Args:
+        cfg: the ``data`` config.
+        tokenizer: the model's tokenizer.
+        num_image_tokens: ``model.num_image_tokens``.
+        input_specs: modality -> the encoder's ``input_spec``.
+        max_length: most tokens per sample.
+        system_prompt: system message for samples without one.
+    """
+
+    def __init__(self, cfg: DataConfig, *, tokenizer: Any, num_image_tokens: Callable[[str, tuple], int],
+                 input_specs: dict[str, dict[str, Any]], max_length: int | None = None,
+                 system_prompt: str | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.input_specs = input_specs
+        self.max_length = max_length
+        self.train_pipes = build_pipelines(input_specs, cfg.transforms, train=True)
+        self.eval_pipes = build_pipelines(input_specs, cfg.transforms, train=False)
+        shapes = {m: (p.spec["channels"], *p.spec["spatial_size"]) for m, p in self.eval_pipes.items()}
+        self.tokens = TokenTable(num_image_tokens, shapes)
+        self.collator = Collator(tokenizer, self.tokens, max_length, system_prompt=system_prompt)
+        self.cache = TensorCache(cfg.cache_dir) if cfg.cache_dir else None
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.sampler: MixtureSampler | None = None
+
+    @classmethod
+    def from_model(cls, cfg: DataConfig, model: Any) -> "MedDataModule":
+        """Everything model-specific (tokenizer, sizes, token counts, max_length) from a ``MedMLLM``."""
+        mods = list(model.config.modalities)
+        return cls(cfg, tokenizer=model.tokenizer, num_image_tokens=model.num_image_tokens,
+                   input_specs={m: model.input_spec(m) for m in mods}, max_length=model.config.max_length,
+                   system_prompt=model.config.system_prompt)
+
+    # ---- datasets -------------------------------------------------------------------------------
+    def _source(self, src: DataSourceConfig, pipes: dict[str, ImagePipeline], default_split: str) -> Dataset:
+        tasks = src.tasks or self.cfg.tasks
+        if _is_manifest(src.path):
+            return ManifestDataset.from_manifest(src.path, pipes, split=src.split or default_split, tasks=tasks,
+                                                 cache=self.cache, answer_as_target=self.cfg.answer_as_target)
+        from medmllm.data.streaming import StreamingSamples
+
+        return StreamingSamples(src.path, pipes, tokenizer=self.tokenizer, max_length=self.max_length, tasks=tasks)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None and self.cfg.train and stage in (None, "fit"):
+            parts = [self._source(s, self.train_pipes, "train") for s in self.cfg.train]
+            self.train_set = ConcatDataset(parts)
+            lengths = None
+            if self.cfg.group_by_length:
+                lengths = [p.length(i) for p in parts for i in range(len(p))]
+            self.sampler = MixtureSampler([len(p) for p in parts], [s.weight for s in self.cfg.train],
+                                          num_samples=self.cfg.samples_per_epoch, seed=self.cfg.seed,
+                                          group_lengths=lengths, batch_size=self.cfg.batch_size)
+            log.info("training data: %s", ", ".join(f"{s.path} ({len(p)} samples, weight {s.weight})"
+                                                    for s, p in zip(self.cfg.train, parts)))
+        if self.val_set is None and self.cfg.val and stage in (None, "fit", "validate"):
+            self.val_set = ConcatDataset([self._source(s, self.eval_pipes, "val") for s in self.cfg.val])
+
+    # ---- loaders --------------------------------------------------------------------------------
+    def _loader(self, ds: Dataset, batch_size: int, sampler: Any = None) -> DataLoader:
+        workers = int(self.cfg.num_workers)
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, shuffle=False, collate_fn=self.collator,
+                          num_workers=workers, persistent_workers=workers > 0, drop_last=False,
+                          prefetch_factor=2 if workers > 0 else None)
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            self.setup("fit")
+        if self.train_set is None:
+            raise ConfigError(None, "data.train: no training source configured")
+        return self._loader(self.train_set, self.cfg.batch_size, self.sampler)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None:
+            self.setup("validate")
+        if self.val_set is None:
+            return []
+        return self._loader(self.val_set, self.cfg.eval_batch_size or self.cfg.batch_size)
