@@ -4,12 +4,11 @@ import pytest
 
 from medmllm.data.conversation import (IGNORE_INDEX, ConversationError, ConversationTooLongError,
                                        encode_conversation, placeholder_token_ids)
-from medmllm.models.llm import train_tokenizer, prepare_tokenizer_and_model
+from medmllm.models.llm import prepare_tokenizer_and_model, train_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok():
-    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     t = train_tokenizer(["the lungs are clear", "consolidation in the right lower lobe", "write the report"], 300)
