@@ -440,12 +440,14 @@ class DataSourceConfig:
     written by ``medmllm prepare --optimize``. ``weight``: relative sampling weight when several
     training sources are mixed. ``tasks``: keep only these tasks. ``split``: records of this split
     (default ``train`` for training sources, ``val`` for validation sources; ``any`` keeps all).
+    ``storage_options``: object-store client options for chunk URLs (e.g. ``endpoint_url``).
     """
 
     path: str
     weight: float = 1.0
     tasks: list[str] | None = None
     split: str | None = None
+    storage_options: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
