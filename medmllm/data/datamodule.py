@@ -91,7 +91,8 @@ class MedDataModule(L.LightningDataModule):
                                                  cache=self.cache, answer_as_target=self.cfg.answer_as_target)
         from medmllm.data.streaming import StreamingSamples
 
-        return StreamingSamples(src.path, pipes, tokenizer=self.tokenizer, max_length=self.max_length, tasks=tasks)
+        return StreamingSamples(src.path, pipes, tokenizer=self.tokenizer, max_length=self.max_length, tasks=tasks,
+                                storage_options=src.storage_options)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and self.cfg.train and stage in (None, "fit"):

@@ -7,9 +7,11 @@ its ``input_ids`` and ``token_labels``. Every item also records ``prep``: the pi
 hashes and the tokenizer fingerprint, so chunks made for another encoder or tokenizer are refused
 instead of silently used.
 
-``input_dir`` may be a local folder or an object-store URL that litdata reads (``s3://bucket/prefix``,
-``gs://``, ``azure://``); credentials come from the usual environment (``AWS_ACCESS_KEY_ID``,
-``AWS_ENDPOINT_URL`` for S3-compatible servers ...) or ``storage_options``.
+Chunks are read from a local folder or an object-store URL that litdata reads (``s3://bucket/prefix``,
+``gs://``, ``azure://``) and written to a local folder or ``s3://`` (written locally, then
+uploaded). Credentials come from the usual environment (``AWS_ACCESS_KEY_ID``,
+``AWS_ENDPOINT_URL`` for S3-compatible servers ...) or ``storage_options`` (boto3 client options,
+e.g. ``{"endpoint_url": "http://127.0.0.1:9000"}``).
 """
 
 from __future__ import annotations
@@ -83,35 +85,59 @@ class SampleWriter:
 
 
 def optimize_dataset(dataset: ManifestDataset, output_dir: str | os.PathLike, *, collator: Any = None,
-                     chunk_bytes: str = "64MB", num_workers: int = 1) -> int:
+                     chunk_bytes: str = "64MB", num_workers: int = 1,
+                     storage_options: dict[str, Any] | None = None) -> int:
     """Write every sample of ``dataset`` (images preprocessed, augmentation off) as litdata chunks.
 
     Args:
         dataset: built with evaluation pipelines (``train=False``).
-        output_dir: a new folder (or object-store URL) for the chunks.
+        output_dir: a new local folder, or an ``s3://bucket/prefix`` URL (written locally, then
+            uploaded with boto3, which also works with plain-http S3-compatible servers).
         collator: a :class:`~medmllm.data.collate.Collator` to store tokens too (None: text only).
         chunk_bytes: chunk size.
         num_workers: litdata worker processes.
+        storage_options: for ``s3://``: boto3 client options (``endpoint_url`` ...).
 
     Returns:
         The number of samples written (samples longer than the collator's ``max_length`` are not).
     """
+    import tempfile
+
     import litdata
 
+    url = str(output_dir)
+    if url.startswith("s3://"):
+        with tempfile.TemporaryDirectory(prefix="medmllm-chunks-") as tmp:
+            n = optimize_dataset(dataset, Path(tmp) / "chunks", collator=collator, chunk_bytes=chunk_bytes,
+                                 num_workers=num_workers)
+            upload_folder(Path(tmp) / "chunks", url, storage_options)
+        return n
+    if "://" in url:
+        raise InputError(url, "only local folders and s3:// URLs can be written")
     tok = getattr(collator, "tokenizer", None)
     signature = prep_signature(dataset.pipelines, tok, getattr(collator, "max_length", None))
-    if not str(output_dir).startswith(("s3://", "gs://", "azure://")):
-        out = Path(output_dir)
-        if out.exists() and any(out.iterdir()):
-            raise InputError(out, "output folder exists and is not empty")
-        output_dir = str(out.resolve())
+    out = Path(output_dir)
+    if out.exists() and any(out.iterdir()):
+        raise InputError(out, "output folder exists and is not empty")
     litdata.optimize(fn=SampleWriter(dataset, collator, signature), inputs=list(range(len(dataset))),
-                     output_dir=str(output_dir), chunk_bytes=chunk_bytes, num_workers=num_workers,
+                     output_dir=str(out.resolve()), chunk_bytes=chunk_bytes, num_workers=num_workers,
                      verbose=False, start_method="fork")
-    index = Path(str(output_dir)) / "index.json"
-    if index.is_file():
-        return sum(int(c.get("chunk_size", 0)) for c in json.loads(index.read_text())["chunks"])
-    return len(dataset)
+    index = out / "index.json"
+    return sum(int(c.get("chunk_size", 0)) for c in json.loads(index.read_text())["chunks"])
+
+
+def upload_folder(folder: Path, url: str, storage_options: dict[str, Any] | None = None) -> None:
+    """Copy the files of ``folder`` to ``s3://bucket/prefix/`` (refuses a prefix that holds chunks)."""
+    import boto3
+
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    prefix = prefix.strip("/")
+    client = boto3.client("s3", **(storage_options or {}))
+    if client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/index.json").get("KeyCount", 0):
+        raise InputError(url, "already holds chunks (index.json); choose a new prefix")
+    for f in sorted(p for p in folder.iterdir() if p.is_file() and p.name != "index.json"):
+        client.upload_file(str(f), bucket, f"{prefix}/{f.name}")
+    client.upload_file(str(folder / "index.json"), bucket, f"{prefix}/index.json")  # last: marks completion
 
 
 class StreamingSamples(Dataset):

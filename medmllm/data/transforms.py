@@ -193,7 +193,7 @@ class ImagePipeline:
             out = self.preprocess_transform({KEY: source})[KEY]
         except RuntimeError as e:
             raise _own_error(e) from None
-        return torch.as_tensor(out).float().contiguous()
+        return _plain(out)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """Training augmentation of a preprocessed tensor (identity when ``train`` is False)."""
@@ -201,11 +201,18 @@ class ImagePipeline:
             return x
         views = x.shape[:-1 - len(self.spec["spatial_size"])]  # AnyRes: (V, C, H, W) -> augment (V*C, H, W)
         flat = x.reshape(-1, *x.shape[x.dim() - len(self.spec["spatial_size"]):])
-        out = torch.as_tensor(self.augment_transform({KEY: flat})[KEY]).float()
+        out = _plain(self.augment_transform({KEY: flat})[KEY])
         return out.reshape(*views, *x.shape[len(views):]) if views else out
 
     def __call__(self, source: Any) -> torch.Tensor:
         return self.augment(self.preprocess(source))
+
+
+def _plain(x: Any) -> torch.Tensor:
+    """A plain contiguous float32 tensor (MONAI's MetaTensor and its metadata dropped)."""
+    if isinstance(x, MetaTensor):
+        x = x.as_tensor()
+    return torch.as_tensor(x).float().contiguous()
 
 
 def _own_error(e: BaseException) -> BaseException:

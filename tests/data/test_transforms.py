@@ -117,6 +117,7 @@ def test_train_augmentation_only_when_training(tmp_path):
     a, b = tr(src), tr(src)
     assert a.shape == b.shape == (1, 32, 32)
     assert not torch.equal(a, b) and not torch.equal(a, ev(src))
+    assert type(a) is torch.Tensor and type(ev(src)) is torch.Tensor  # MONAI metadata dropped
     assert tr.config_hash == ev.config_hash  # augmentation is not part of the cached output
 
 
