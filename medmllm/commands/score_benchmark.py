@@ -12,6 +12,8 @@ Rows (one JSON object per line):
   seed-bench  {"question_id", "question_type_id", "answer": "A".."D", "prediction"[, "losses", "method"]}
   scienceqa   {"pid", "answer": letter, "prediction", "has_image", "subject"}
   mllm-bench  {"question_id", "question", "prediction"}; --references = the other model's answers
+  report      {"id", "prediction", "reference"[, "lang", "labels"]} (or `medmllm score` rows {"id", "report"})
+  clinical    {"id", "task", "prediction", "reference"[, "lang", "labels"]}
 --references takes a manifest (or reference rows) joined by id: it fills fields the rows lack and
 counts references without a prediction as skipped.
 
@@ -24,7 +26,7 @@ examples:
 ORDER = 62
 
 _OPTIONS = {"method": "--method", "judge": "--judge", "judge_model": "--judge-model", "image_root": "--images",
-            "lang": "--lang"}
+            "lang": "--lang", "protocol": "--protocol", "uncertain": "--uncertain"}
 
 
 def add_arguments(parser):
@@ -40,6 +42,10 @@ def add_arguments(parser):
     parser.add_argument("--judge-model", metavar="NAME", help="mllm-bench: model name sent to the endpoint")
     parser.add_argument("--images", metavar="DIR", help="mllm-bench: folder the rows' image paths are relative to")
     parser.add_argument("--lang", choices=("en", "zh"), help="report/clinical: language of the reports")
+    parser.add_argument("--protocol", choices=("coco", "r2gen"),
+                        help="report/clinical: text preparation before the NLG metrics (default coco)")
+    parser.add_argument("--uncertain", choices=("positive", "negative"),
+                        help="report/clinical: what uncertain findings count as (default positive)")
     parser.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
 
 

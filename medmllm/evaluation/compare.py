@@ -11,11 +11,14 @@ Method (what ``medmllm compare A B`` prints):
    with the benchmark's own aggregation (so the numbers equal the results when all units pair).
 3. ``n_boot`` times: draw units with replacement (the same draw for A and B: that is what makes the
    bootstrap paired), recompute both metrics and their difference. A unit drawn twice counts twice.
+   Benchmarks with an expensive official aggregation resample with a faster one
+   (:meth:`Benchmark.resampler`; e.g. report METEOR is not resampled): a metric it leaves out has no
+   interval (``ci_low``/``ci_high`` null).
 4. The interval is the percentile interval of the bootstrap differences at ``confidence`` (default
    95%). ``excludes_zero`` says whether it lies entirely above or below 0.
 
 Every numeric metric is compared (nested ones as dotted keys, e.g. ``subtasks.count.score``), except
-counts (``n``, ``skipped``, keys starting ``n_`` or ending ``_n``). Draws are made with
+counts (``n``, ``skipped``, ``tp``/``fp``/``fn``/``tn``/``support``, keys starting ``n_`` or ending ``_n``). Draws are made with
 ``numpy.random.default_rng(seed)``: the same seed gives the same intervals.
 """
 
@@ -32,8 +35,12 @@ from medmllm.errors import InputError
 log = logging.getLogger(__name__)
 
 
+_COUNTS = ("n", "skipped", "tp", "fp", "fn", "tn", "support")
+_NOT_METRICS = ("versions", "provenance", "files", "run", "controls", "reference_labels", "notes")
+
+
 def _is_count(key: str) -> bool:
-    return key in ("n", "skipped") or key.startswith("n_") or key.endswith("_n")
+    return key in _COUNTS or key.startswith("n_") or key.endswith("_n")
 
 
 def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float | None]:
@@ -41,7 +48,7 @@ def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, floa
     out: dict[str, float | None] = {}
     for k, v in metrics.items():
         key = f"{prefix}{k}"
-        if _is_count(str(k)) or k in ("versions", "provenance", "files", "run", "controls"):
+        if _is_count(str(k)) or k in _NOT_METRICS:
             continue
         if isinstance(v, dict):
             out.update(flatten_metrics(v, key + "."))
@@ -105,6 +112,8 @@ def paired_bootstrap(benchmark: Any, samples_a: Sequence[dict[str, Any]], sample
     point_a = flatten_metrics(benchmark.aggregate([s for g in a_rows for s in g]))
     point_b = flatten_metrics(benchmark.aggregate([s for g in b_rows for s in g]))
     keys = [k for k in point_a if k in point_b]
+    fast_a = benchmark.resampler([s for g in a_rows for s in g])
+    fast_b = benchmark.resampler([s for g in b_rows for s in g])
     rng = np.random.default_rng(seed)
     diffs: dict[str, list[float]] = {k: [] for k in keys}
     for _ in range(n_boot):
@@ -115,7 +124,7 @@ def paired_bootstrap(benchmark: Any, samples_a: Sequence[dict[str, Any]], sample
             tag = f"{common[i]}#{j}"
             sa.extend({**s, "_unit": tag} for s in a_rows[i])
             sb.extend({**s, "_unit": tag} for s in b_rows[i])
-        ma, mb = flatten_metrics(benchmark.aggregate(sa)), flatten_metrics(benchmark.aggregate(sb))
+        ma, mb = flatten_metrics(fast_a(sa)), flatten_metrics(fast_b(sb))
         for k in keys:
             if ma.get(k) is not None and mb.get(k) is not None:
                 diffs[k].append(mb[k] - ma[k])  # type: ignore[operator]

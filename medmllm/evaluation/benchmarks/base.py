@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Protocol, Sequence
 
 from medmllm.errors import InputError
 
@@ -146,6 +146,14 @@ class Benchmark:
     def aggregate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Metrics of annotated samples (pure; the bootstrap calls it on resamples)."""
         raise NotImplementedError
+
+    def resampler(self, samples: Sequence[dict[str, Any]]) -> Callable[[Sequence[dict[str, Any]]], dict[str, Any]]:
+        """The metrics function the bootstrap calls on each draw of ``samples`` (default: aggregate).
+
+        Benchmarks whose official aggregation is expensive (report metrics) return a faster one that
+        may leave metrics out; those get no interval.
+        """
+        return self.aggregate
 
     def _template_index(self, references: list[tuple[int, dict[str, Any]]]) -> tuple[dict, dict]:
         by_id: dict[Any, dict[str, Any]] = {}
