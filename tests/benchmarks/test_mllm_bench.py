@@ -150,6 +150,12 @@ def test_images_are_sent_as_data_urls(endpoint, tmp_path):
     content = endpoint["requests"][0]["body"]["messages"][-1]["content"]
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
     assert samples[0]["outcome"] == "tie"
+    # no image root: text only; a path leaving the root is refused
+    MLLMBench(judge=endpoint["url"]).prepare(rows, "mine", refs, "other")
+    assert isinstance(endpoint["requests"][-1]["body"]["messages"][-1]["content"], str)
+    sneaky = [(1, dict(rows[0][1], image="../secret.png"))]
+    with pytest.raises(InputError, match="leaves the image root"):
+        bench.prepare(sneaky, "mine", refs, "other")
 
 
 def test_needs_references_and_judge(tmp_path):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from medmllm.errors import InputError
+from medmllm.errors import ConfigError, InputError
 from medmllm.evaluation.benchmarks.mme import MME
 from medmllm.evaluation.benchmarks.runner import load_done, run_benchmark, run_predictions, shuffle_images
 
@@ -83,3 +83,20 @@ def test_shuffle_images_moves_images_across_patients():
     assert shuffle_images(recs, seed=3)[0] == out and shuffle_images(recs, seed=4)[0] != out
     lone, st = shuffle_images(recs[:1], seed=0)
     assert st["same_patient"] == 1
+
+
+def test_run_manifest_by_name(tmp_path, fake_predictor):
+    from medmllm.data.schema import new_record, write_manifest
+    from medmllm.evaluation.benchmarks.runner import run_manifest
+
+    recs = []
+    for r in mme_records(2):
+        recs.append(new_record(**{k: v for k, v in r.items()}, split="test"))
+    recs[0]["split"] = "val"
+    write_manifest(tmp_path / "m.jsonl", recs)
+    res = run_manifest("mme", tmp_path / "m.jsonl", fake_predictor(default="Yes"), tmp_path / "o", model="m",
+                       split="test", batch_size=2)
+    assert res["n"] == 3 and res["data"].endswith("m.jsonl") and res["provenance"]["data_hash"]
+    assert res["subtasks"]["existence"]["acc"] == pytest.approx(100 / 3)
+    with pytest.raises(ConfigError, match="unknown benchmark"):
+        run_manifest("nope", tmp_path / "m.jsonl", None, tmp_path / "x", model="m")

@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mimetypes
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
+from medmllm.data.schema import resolve_image_path
 from medmllm.errors import InputError
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown, percent
 from medmllm.evaluation.benchmarks.judges import Judge, make_judge
@@ -68,7 +70,8 @@ class MLLMBench(Benchmark):
         judge: a :class:`~medmllm.evaluation.benchmarks.judges.Judge` or a spec for
             :func:`~medmllm.evaluation.benchmarks.judges.make_judge`; needed only to judge new pairs.
         judge_model: model name sent to an OpenAI-compatible judge.
-        image_root: folder that relative ``image`` paths of the rows are under.
+        image_root: folder the rows' ``image`` paths are relative to; without it the judge sees no
+            images (paths leaving the folder are rejected, only image files are sent).
         cache: JSONL file of judgments reused across runs (a pair is judged once per judge and answers).
     """
 
@@ -100,13 +103,13 @@ class MLLMBench(Benchmark):
         return self._judge
 
     def _images(self, row: dict[str, Any]) -> list[str]:
+        """The row's image for the judge: only under ``image_root`` and only image files."""
         img = row.get("image")
-        if not img:
+        if not img or self.image_root is None:
             return []
-        p = Path(img)
-        if not p.is_absolute() and self.image_root is not None:
-            p = self.image_root / p
-        return [str(p)] if p.is_file() else []
+        p = resolve_image_path(self.image_root, str(img), f"question {row.get('question_id')}")
+        mime = mimetypes.guess_type(p.name)[0] or ""
+        return [str(p)] if p.is_file() and mime.startswith("image/") else []
 
     def _ask(self, row: dict[str, Any], first: str, second: str) -> tuple[str | None, str]:
         raw = self.judge().complete(judge_messages(str(row.get("question") or ""), first, second), self._images(row))

@@ -273,3 +273,24 @@ def run_benchmark(benchmark: Benchmark, records: Sequence[dict[str, Any]], predi
                             data=data, seed=seed, config=config, data_files=[data] if data else [], extra=extra)
     write_results(out / "results.json", benchmark, results, samples)
     return results
+
+
+def run_manifest(name: str, manifest: str | os.PathLike, predictor: Predictor | None, out_dir: str | os.PathLike, *,
+                 model: str | None, options: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """:func:`run_benchmark` for a registered benchmark over a manifest file (what ``medmllm evaluate`` does).
+
+    Args:
+        name: benchmark name (``mme``, ``seed-bench``, ``report`` ...).
+        manifest: the manifest (JSONL records; validated).
+        predictor: the model.
+        out_dir: output folder.
+        model: the model's name or checkpoint.
+        options: benchmark options (``method`` for seed-bench, ``protocol``/``lang`` for report ...).
+        **kwargs: passed to :func:`run_benchmark` (``batch_size``, ``limit``, ``split``, ``seed`` ...).
+    """
+    from medmllm.data.schema import read_manifest
+    from medmllm.registry import BENCHMARKS
+
+    benchmark = BENCHMARKS.build(name, **(options or {}))
+    records = read_manifest(manifest)
+    return run_benchmark(benchmark, records, predictor, out_dir, model=model, data=str(manifest), **kwargs)
