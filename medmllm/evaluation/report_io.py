@@ -1,0 +1,180 @@
+"""Reading report files (JSONL rows ``{"id", "report"}``) for ``medmllm score`` and ``medmllm label``.
+
+Where a row's text comes from, in order:
+
+- ``report`` as a string;
+- ``prediction`` as a string (the rows ``medmllm generate --data`` writes);
+- a manifest record: its last assistant turn (the text a model is trained to write), else its
+  ``report`` object ``{"findings", "impression"}`` read as ``"Findings: … Impression: …"``
+  (Chinese ``"所见：… 印象：…"``).
+
+Manifest rows whose ``task`` is not ``report``, whose ``split`` is not the one asked for, or whose
+declared language (``report.language`` or ``lang``) is not the one asked for are skipped and
+their ids remembered. Every problem is an :class:`~medmllm.errors.InputError` naming the file,
+the line and the id; duplicate ids are listed together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from medmllm.errors import InputError
+
+log = logging.getLogger(__name__)
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_HEADERS = {"en": ("Findings:", "Impression:"), "zh": ("所见：", "印象：")}
+
+
+@dataclass
+class ReportRows:
+    """The rows of one report file, in file order."""
+
+    path: Path
+    reports: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    langs: dict[str, str | None] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+
+
+def list_ids(ids: Iterable[str], limit: int = 10) -> str:
+    """``'a, b, c'`` or ``'a, b, ... (and 7 more)'``."""
+    ids = list(ids)
+    shown = ", ".join(ids[:limit])
+    return shown + (f" (and {len(ids) - limit} more)" if len(ids) > limit else "")
+
+
+def detect_lang(text: str) -> str:
+    """``'zh'`` when the text contains CJK characters, else ``'en'``."""
+    return "zh" if _CJK.search(text) else "en"
+
+
+def _joined(value: dict, where: str, path: Path) -> str:
+    parts = {k: value.get(k) for k in ("findings", "impression")}
+    for k, v in parts.items():
+        if v is not None and not isinstance(v, str):
+            raise InputError(path, f"{where}: report.{k} must be a string, got {type(v).__name__}")
+    lang = value.get("language") if value.get("language") in _HEADERS else None
+    heads = _HEADERS[lang or detect_lang(" ".join(v for v in parts.values() if v))]
+    return " ".join(f"{h} {parts[k]}" for h, k in zip(heads, ("findings", "impression")) if parts[k])
+
+
+def _row_text(row: dict, where: str, path: Path) -> str:
+    if isinstance(row.get("report"), str):
+        return row["report"]
+    if isinstance(row.get("prediction"), str):
+        return row["prediction"]
+    msgs = row.get("messages")
+    if isinstance(msgs, list):
+        said = [m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "assistant"]
+        if said and isinstance(said[-1], str):
+            return said[-1]
+    if isinstance(row.get("report"), dict):
+        return _joined(row["report"], where, path)
+    if "report" in row or "prediction" in row:
+        bad = row.get("report", row.get("prediction"))
+        raise InputError(path, f"{where}: 'report' must be a string or an object with findings/impression, "
+                               f"got {type(bad).__name__}")
+    raise InputError(path, f"{where}: no report text (expected 'report' or 'prediction')")
+
+
+def _row_lang(row: dict) -> str | None:
+    rep = row.get("report")
+    if isinstance(rep, dict) and rep.get("language") in _HEADERS:
+        return rep["language"]
+    return row.get("lang") if row.get("lang") in _HEADERS else None
+
+
+def read_report_rows(path: str | os.PathLike, *, allow_labels: bool = False, split: str | None = None,
+                     lang: str | None = None) -> ReportRows:
+    """Read a JSONL report file.
+
+    Args:
+        path: the file.
+        allow_labels: also read and check ground-truth ``labels`` (findings keys).
+        split: keep only rows whose ``split`` is this (rows without a split are kept).
+        lang: keep only rows whose declared language is this (rows without one are kept).
+    """
+    from medmllm.evaluation.clinical import check_reference_labels
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder; expected a JSONL file of {\"id\", \"report\"} rows")
+    out = ReportRows(path)
+    dups: dict[str, int] = {}
+    try:
+        f = path.open(encoding="utf-8")
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from e
+    with f:
+        try:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(path, f"line {n}: not valid JSON ({e.msg})") from None
+                if not isinstance(row, dict):
+                    raise InputError(path, f"line {n}: expected a JSON object, got {type(row).__name__}")
+                rid = row.get("id")
+                if isinstance(rid, bool) or not isinstance(rid, (str, int)) or str(rid) == "":
+                    raise InputError(path, f"line {n}: missing or invalid 'id' (a non-empty string or integer)")
+                rid = str(rid)
+                row_lang = _row_lang(row)
+                if (row.get("task") not in (None, "report") or (split and row.get("split") not in (None, split))
+                        or (lang and row_lang not in (None, lang))):
+                    out.skipped.add(rid)
+                    continue
+                where = f"line {n} (id {rid})"
+                text = _row_text(row, where, path)
+                if rid in out.reports:
+                    dups[rid] = dups.get(rid, 1) + 1
+                    continue
+                out.reports[rid] = text
+                out.langs[rid] = row_lang
+                if allow_labels and row.get("labels") is not None:
+                    try:
+                        out.labels[rid] = check_reference_labels(row["labels"])
+                    except ValueError as e:
+                        raise InputError(path, f"{where}: {e}") from None
+        except UnicodeDecodeError as e:
+            raise InputError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if dups:
+        raise InputError(path, f"{len(dups)} duplicate ids: {list_ids(dups)}")
+    if not out.reports:
+        raise InputError(path, "no report rows" + (f" ({len(out.skipped)} rows skipped by task, split or "
+                                                   "language)" if out.skipped else ""))
+    if out.skipped:
+        log.info("%s: skipped %d rows (task, split or language)", path.name, len(out.skipped))
+    return out
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def jsonl(rows: Iterable[dict[str, Any]]) -> str:
+    """Rows as JSON Lines (UTF-8, non-ASCII kept)."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
