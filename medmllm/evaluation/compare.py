@@ -169,7 +169,7 @@ def render_comparison(cmp: dict[str, Any]) -> str:
     """A Markdown table of a comparison (one row per metric)."""
     pct = round(100 * cmp["confidence"])
     lines = [f"{cmp['benchmark']}: B = {cmp['b']['model']} minus A = {cmp['a']['model']}; paired bootstrap, "
-             f"{cmp['n_boot']} draws, seed {cmp['seed']}, {cmp["n_paired"]} paired units (samples resampled together)", "",
+             f"{cmp['n_boot']} draws, seed {cmp['seed']}, {cmp['n_paired']} paired units", "",
              f"| metric | A | B | B - A | {pct}% CI | excludes 0 |", "|---|---|---|---|---|---|"]
 
     def f(v: Any) -> str:
