@@ -72,6 +72,10 @@ def run(args):
     from medmllm.registry import FORMATS
 
     fn, _ = FORMATS.get(args.format)
+    if args.optimize and not args.config:
+        raise InputError(None, "--optimize needs --config (its model section gives sizes and the tokenizer)")
+    if args.config and not args.optimize:
+        raise InputError(None, "--config is used only with --optimize")
     src = Path(args.src)
     if not src.exists():
         raise InputError(src, "not found")
