@@ -110,7 +110,7 @@ def test_datamodule_group_by_length_and_streaming_source(image_manifest, tmp_pat
     out = tmp_path / "chunks"
     optimize_dataset(ManifestDataset.from_manifest(image_manifest, pipes, split="train"), out,
                      collator=Collator(tokenizer, token_fn, max_length=256))
-    sdm = make_dm(image_manifest, tokenizer, specs, token_fn, train=[{"path": str(out)}], val=[])
+    sdm = make_dm(image_manifest, tokenizer, specs, token_fn, train=[{"path": str(out)}], val=[], num_workers=2)
     sdm.setup("fit")
     got = sorted(i for b in sdm.train_dataloader() for i in b["ids"])
     assert got == ["c0", "mcq0", "x0", "x1", "x2"]
