@@ -77,3 +77,15 @@ def test_cli_compare(cli, tmp_path, jsonl):
     assert r.code == 2 and "different questions or answers" in r.err
     r = cli("compare", tmp_path / "a", tmp_path / "nothing.json")
     assert r.code == 2 and "nothing.json: results file not found" in r.err
+
+
+def test_cli_compare_refuses_different_benchmarks(cli, tmp_path, jsonl):
+    jsonl.write(tmp_path / "a.jsonl", sqa({1, 2}, n=4))
+    jsonl.write(tmp_path / "m.jsonl", [{"subtask": "count", "image": "1.jpg", "question": "q", "answer": "Yes",
+                                        "prediction": "Yes"}])
+    cli("score-benchmark", "scienceqa", "--predictions", tmp_path / "a.jsonl", "--out", tmp_path / "a.json", "--no-plots")
+    cli("score-benchmark", "mme", "--predictions", tmp_path / "m.jsonl", "--out", tmp_path / "m.json", "--no-plots")
+    r = cli("compare", tmp_path / "a.json", tmp_path / "m.json")
+    assert r.code == 2 and "m.json: benchmark 'mme' differs from 'scienceqa'" in r.err
+    r = cli("compare", tmp_path / "a.json", tmp_path / "a.json", "--n-boot", "0")
+    assert r.code == 2 and "--n-boot must be at least 1" in r.err
