@@ -289,7 +289,8 @@ class CheckpointConfig:
     """``train.checkpoint``: best (on ``monitor``), last, and every ``every_n_steps`` steps.
 
     ``trainable_only`` stores only the trained weights in ``.ckpt`` files (the frozen ones are
-    rebuilt from the config on resume and checked against a fingerprint).
+    rebuilt from the config on resume and checked against a fingerprint). ``export``: which weights
+    the stage exports, ``last`` or ``best``.
     """
 
     monitor: str = "val/loss"
@@ -298,6 +299,7 @@ class CheckpointConfig:
     save_last: bool = True
     every_n_steps: int | None = None
     trainable_only: bool = True
+    export: str = "last"
 
 
 @dataclasses.dataclass

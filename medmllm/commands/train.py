@@ -1,0 +1,69 @@
+"""medmllm train: one training stage or a pipeline of stages from a config."""
+
+NAME = "train"
+HELP = "train one stage or a pipeline of stages (align, instruct, clinical ...) from a config"
+DESCRIPTION = """Train from a YAML config: `model`, `data`, `train` (one stage) or those plus `pipeline`
+(stages run in order, each starting from the previous stage's export).
+
+Dotted overrides change any key: --train.max_steps=200 --pipeline.1.train.optim.lr=1e-4.
+Runs go to train.run_dir (default runs/<config>-<time>): Lightning checkpoints (best, last, every
+N steps), CSV logs, generated validation samples, and one export per stage; RUN_DIR/export is the
+final model. --resume RUN_DIR continues an interrupted run exactly where its last checkpoint was
+(finished stages are skipped); overrides given with --resume change the saved config.
+
+examples:
+  medmllm train --config configs/tiny.yaml
+  medmllm train --config configs/smollm2.yaml --train.max_steps=50 --train.run_dir=runs/smol
+  medmllm train --resume runs/smol
+  torchrun --nproc_per_node=8 -m medmllm train --config configs/examples/qwen2.5-clip-vit3d-fsdp.yaml
+"""
+ORDER = 50
+
+
+def add_arguments(parser):
+    from medmllm.commands._overrides import accept_overrides
+
+    parser.add_argument("--config", metavar="YAML", help="the training config")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run folder (its saved config is used)")
+    parser.add_argument("--run-dir", metavar="DIR", help="run folder (same as --train.run_dir=DIR)")
+    accept_overrides(parser)
+
+
+def quiet_lightning(quiet):
+    """Lightning logs warnings only (no duplicate lines); its well-known harmless warnings are hidden."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)  # medmllm logs what matters (stages, checkpoints, metrics)
+        logger.propagate = False  # Lightning has its own handler: no duplicate lines
+    for msg in (".*does not have many workers.*", ".*LeafSpec.*", ".*exists and is not empty.*",
+                ".*litlogger.*", ".*The number of training batches.*", ".*Found .* module\\(s\\) in eval mode.*"):
+        warnings.filterwarnings("ignore", message=msg)
+
+
+def run(args):
+    from medmllm.config import load_config, parse_overrides
+    from medmllm.errors import InputError
+    from medmllm.training.train import train
+
+    quiet_lightning(args.quiet)
+    overrides = list(args.overrides)
+    if args.run_dir:
+        overrides.append(f"--train.run_dir={args.run_dir}")
+    if args.resume:
+        result = train(resume=args.resume, overrides=parse_overrides(overrides), quiet=args.quiet)
+    else:
+        if not args.config:
+            raise InputError(None, "train: give --config YAML (or --resume RUN_DIR)")
+        cfg = load_config(args.config, overrides)
+        result = train(cfg, config_path=args.config, quiet=args.quiet)
+    print(f"run: {result.run_dir}")
+    for name, path in result.exports.items():
+        metrics = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                            for k, v in result.metrics.get(name, {}).items())
+        print(f"  stage {name}: export {path}" + (f"  ({metrics})" if metrics else ""))
+    if result.export is not None:
+        print(f"final export: {result.run_dir / 'export'}")
+    return 0

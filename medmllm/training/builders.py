@@ -1,0 +1,159 @@
+"""Builders of a stage's Trainer and DataModule from its resolved config.
+
+The DataModule of the data pipeline is wrapped so that its training loader becomes a
+:class:`~medmllm.training.sampler.ResumableDataLoader` (exact mid-epoch resume; sharded by rank
+without Lightning's sampler replacement). The Trainer gets: the strategy from
+:mod:`medmllm.training.strategies`, atomic checkpoint IO, checkpoint callbacks (best on
+``train.checkpoint.monitor``, last, every N steps), a CSV logger and the progress bar unless quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+from torch import nn
+
+from medmllm.errors import ConfigError
+from medmllm.training.sampler import make_resumable
+from medmllm.training.strategies import build_strategy, resolve_accelerator
+
+log = logging.getLogger(__name__)
+
+
+class ResumableData(L.LightningDataModule):
+    """Delegates to a DataModule; its training loader is made resumable and sharded by rank."""
+
+    def __init__(self, inner: L.LightningDataModule, seed: int):
+        super().__init__()
+        self.inner = inner
+        self.seed = seed
+
+    def prepare_data(self) -> None:
+        self.inner.prepare_data()
+
+    def setup(self, stage: str) -> None:
+        self.inner.trainer = self.trainer
+        self.inner.setup(stage)
+
+    def train_dataloader(self) -> Any:
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        world = self.trainer.world_size if self.trainer is not None else 1
+        return make_resumable(self.inner.train_dataloader(), seed=self.seed, rank=rank, world_size=world)
+
+    def val_dataloader(self) -> Any:
+        return self.inner.val_dataloader()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state)
+
+
+def default_datamodule(ctx: Any, model: nn.Module) -> L.LightningDataModule:
+    """The manifest DataModule of ``ctx.config["data"]`` for ``model``, wrapped resumable.
+
+    Also records in ``ctx`` which modalities are augmented during training (the feature cache
+    is only used for the others) and the validation samples used for generated reports.
+    """
+    from medmllm.config import DataConfig, from_dict
+    from medmllm.data.datamodule import MedDataModule
+
+    data_cfg = from_dict(DataConfig, ctx.config.get("data") or {}, "data")
+    aug = data_cfg.transforms.augment
+    augmented = aug.enabled and aug.prob > 0
+    ctx.augmented = {m: augmented for m in getattr(model, "encoders", {})}
+    return ResumableData(MedDataModule.from_model(data_cfg, model), seed=ctx.train.seed)
+
+
+def setup_model(model: nn.Module, ctx: Any) -> None:
+    """Gradient checkpointing of the LLM when ``train.gradient_checkpointing`` is set."""
+    if not ctx.train.gradient_checkpointing:
+        return
+    llm = getattr(model, "llm", None)
+    if llm is None or not hasattr(llm, "gradient_checkpointing_enable"):
+        raise ConfigError(None, "train.gradient_checkpointing: the model's LLM does not support it")
+    llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(llm, "config"):
+        llm.config.use_cache = False
+    log.info("gradient checkpointing on for the LLM")
+
+
+def precision_for(precision: str, accelerator: str) -> str:
+    """Lightning precision; ``16-mixed`` becomes ``bf16-mixed`` on CPU (fp16 autocast is GPU-only)."""
+    if accelerator == "cpu" and precision in ("16-mixed", "16"):
+        log.warning("precision 16-mixed is not available on CPU; using bf16-mixed")
+        return "bf16-mixed"
+    return precision
+
+
+def checkpoint_callbacks(ctx: Any, has_val: bool) -> list[Any]:
+    """Best (on the monitored metric), last, and every-N-steps checkpoint callbacks."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    ck = ctx.train.checkpoint
+    if ck.mode not in ("min", "max"):
+        raise ConfigError(None, f"train.checkpoint.mode '{ck.mode}': expected min or max")
+    cbs = []
+    every = ck.every_n_steps
+    if has_val and ck.monitor and ck.save_top_k != 0:
+        cbs.append(ModelCheckpoint(dirpath=ctx.ckpt_dir, filename="best-step{step:06d}", monitor=ck.monitor,
+                                   mode=ck.mode, save_top_k=ck.save_top_k, auto_insert_metric_name=False,
+                                   save_last=ck.save_last and not every))
+    if every:
+        cbs.append(ModelCheckpoint(dirpath=ctx.ckpt_dir, filename="step-{step:06d}", every_n_train_steps=every, auto_insert_metric_name=False,
+                                   save_top_k=-1, monitor=None, save_last=ck.save_last))
+    if ck.save_last and not any(getattr(c, "save_last", False) for c in cbs):
+        cbs.append(ModelCheckpoint(dirpath=ctx.ckpt_dir, filename="last-tmp", save_top_k=0, monitor=None,
+                                   save_last=True, save_on_train_epoch_end=True))
+    return cbs
+
+
+def progress_bar() -> Any:
+    """Lightning's tqdm progress bar without the logger version number."""
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class _Bar(TQDMProgressBar):
+        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+            items = super().get_metrics(trainer, pl_module)
+            items.pop("v_num", None)
+            return items
+
+    return _Bar()
+
+
+def build_trainer(ctx: Any, model: nn.Module | None = None, *, for_training: bool = True,
+                  has_val: bool = True) -> L.Trainer:
+    """The Lightning Trainer of a stage."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    from medmllm.training.checkpointing import AtomicCheckpointIO
+
+    t = ctx.train
+    acc = resolve_accelerator(t.accelerator)
+    strategy = build_strategy(t.strategy, model, accelerator=t.accelerator, for_training=for_training)
+    plugins = [] if t.strategy.name.startswith("deepspeed") else [AtomicCheckpointIO()]
+    accumulate = max(1, int(t.optim.accumulate))
+    val_kw: dict[str, Any]
+    if t.val_every_n_steps:
+        val_kw = {"val_check_interval": int(t.val_every_n_steps) * accumulate, "check_val_every_n_epoch": None}
+    else:
+        val_kw = {"check_val_every_n_epoch": 1}
+    if not has_val:
+        val_kw = {"limit_val_batches": 0}
+    callbacks = checkpoint_callbacks(ctx, has_val) + list(ctx.extra_callbacks)
+    if not ctx.quiet:
+        callbacks.append(progress_bar())
+    if t.max_steps <= 0 and t.max_epochs <= 0:
+        raise ConfigError(None, "train: set max_steps or max_epochs")
+    return L.Trainer(
+        accelerator=acc, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
+        precision=precision_for(t.precision, acc), max_steps=t.max_steps, max_epochs=t.max_epochs,
+        limit_val_batches=t.limit_val_batches, log_every_n_steps=t.log_every_n_steps,
+        gradient_clip_val=t.optim.grad_clip,
+        accumulate_grad_batches=accumulate, deterministic=t.deterministic, default_root_dir=ctx.dir,
+        callbacks=callbacks, logger=CSVLogger(ctx.dir, name="logs"), plugins=plugins,
+        enable_progress_bar=not ctx.quiet, enable_model_summary=False, use_distributed_sampler=False,
+        num_sanity_val_steps=0, **val_kw)

@@ -1,0 +1,125 @@
+"""Freeze policies of the stages and the optimiser groups / schedule they lead to."""
+
+import math
+
+import pytest
+
+from medmllm.config import OptimConfig, from_dict
+from medmllm.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def tiny_model_cfg():
+    from medmllm.config import load_config
+    from tests.training.conftest import CONFIGS
+
+    return load_config(CONFIGS / "tiny.yaml")["model"]
+
+
+def build(model_cfg, lora=None):
+    import copy
+
+    from medmllm.models.mllm import MedMLLM
+
+    cfg = copy.deepcopy(model_cfg)
+    if lora:
+        cfg["llm"]["lora"] = lora
+    return MedMLLM.build(cfg)
+
+
+def trainable_names(model):
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_align_trains_connectors_only(tiny_model_cfg):
+    from medmllm.training.stages import get_stage
+
+    model = build(tiny_model_cfg)
+    summary = get_stage("align").apply(model)
+    names = trainable_names(model)
+    assert names and all(n.startswith("connectors.") for n in names)
+    expected = sum(p.numel() for p in model.connectors.parameters())
+    assert summary.trainable == {"encoders": 0, "connectors": expected, "llm": 0}
+    assert summary.num_total == sum(p.numel() for p in model.parameters())
+
+
+def test_instruct_trains_lora_and_connectors(tiny_model_cfg):
+    from medmllm.training.stages import get_stage
+
+    model = build(tiny_model_cfg, lora={"r": 2})
+    summary = get_stage("instruct").apply(model)
+    names = trainable_names(model)
+    llm_names = {n for n in names if n.startswith("llm.")}
+    assert llm_names and all("lora_" in n for n in llm_names)
+    assert {n for n in names if not n.startswith("llm.")} == {n for n, _ in model.named_parameters()
+                                                               if n.startswith("connectors.")}
+    lora = sum(p.numel() for n, p in model.llm.named_parameters() if "lora_" in n)
+    assert summary.trainable["llm"] == lora and summary.trainable["encoders"] == 0
+
+
+def test_instruct_without_lora_trains_full_llm_and_optional_encoder(tiny_model_cfg):
+    from medmllm.training.stages import get_stage
+
+    model = build(tiny_model_cfg)
+    get_stage("instruct").apply(model, {"encoders": ["xray"]})
+    names = trainable_names(model)
+    assert all(p.requires_grad for p in model.llm.parameters())
+    assert any(n.startswith("encoders.xray.") for n in names)
+    assert not any(n.startswith("encoders.ct.") for n in names)
+    frozen = get_stage("clinical").frozen_modules(model)
+    assert frozen == [model.encoders["ct"]]
+
+
+def test_bad_trainable_settings_raise(tiny_model_cfg):
+    from medmllm.training.stages import get_stage
+
+    model = build(tiny_model_cfg)
+    with pytest.raises(ConfigError, match="no LoRA adapter"):
+        get_stage("clinical").apply(model, {"llm": "lora"})
+    with pytest.raises(ConfigError, match="unknown modality slot"):
+        get_stage("align").apply(model, {"encoders": ["mri"]})
+    with pytest.raises(ConfigError, match="unknown stage 'pretrain'; valid: align, clinical, instruct"):
+        get_stage("pretrain")
+
+
+def test_lr_schedule_warmup_then_cosine():
+    from medmllm.training.optim import lr_lambda
+
+    kw = {"total_steps": 110, "warmup_steps": 10, "min_lr_ratio": 0.1}
+    assert lr_lambda(0, **kw) == pytest.approx(1 / 11)
+    assert lr_lambda(9, **kw) == pytest.approx(10 / 11)
+    assert lr_lambda(10, **kw) == pytest.approx(1.0)
+    assert lr_lambda(60, **kw) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_lambda(110, **kw) == pytest.approx(0.1)
+    assert lr_lambda(50, schedule="linear", total_steps=100, warmup_steps=0) == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="schedule"):
+        lr_lambda(0, schedule="step", total_steps=10, warmup_steps=0)
+
+
+def test_param_groups_per_part_lr_and_decay_split(tiny_model_cfg):
+    from medmllm.training.optim import configure
+    from medmllm.training.stages import get_stage, named_part_parameters
+
+    model = build(tiny_model_cfg)
+    get_stage("instruct").apply(model, {"encoders": True})
+    optim = from_dict(OptimConfig, {"lr": 1e-3, "lr_llm": 1e-4, "lr_encoders": 3e-3, "weight_decay": 0.05,
+                                    "warmup_steps": 2})
+    out = configure(named_part_parameters(model), optim, total_steps=10)
+    groups = {g["name"]: g for g in out["optimizer"].param_groups}
+    assert groups["llm"]["lr"] == pytest.approx(1e-4 / 3)  # warmup step 0 of 2: lr * 1/3
+    assert out["lr_scheduler"]["scheduler"].base_lrs[list(groups).index("encoders")] == pytest.approx(3e-3)
+    assert groups["connectors"]["weight_decay"] == 0.05 and groups["connectors/no_decay"]["weight_decay"] == 0.0
+    in_groups = [p for g in out["optimizer"].param_groups for p in g["params"]]
+    assert len(in_groups) == len({id(p) for p in in_groups}) == sum(1 for p in model.parameters() if p.requires_grad)
+    emb = model.llm.get_input_embeddings().weight
+    assert any(p is emb for p in groups["llm/no_decay"]["params"])  # embeddings: no weight decay
+    biases = {id(p) for n, p in model.named_parameters() if n.endswith(".bias") and p.requires_grad}
+    assert biases and biases <= {id(p) for g in out["optimizer"].param_groups if g["name"].endswith("no_decay")
+                                 for p in g["params"]}
+
+
+def test_nothing_to_train_raises():
+    from medmllm.training.optim import build_optimizer
+
+    with pytest.raises(ConfigError, match="nothing to train"):
+        build_optimizer([], from_dict(OptimConfig, {}))
