@@ -1,7 +1,8 @@
 """Dotted config overrides on the command line (``--train.max_steps=10``) for config commands.
 
 argparse rejects options it does not know; :func:`accept_overrides` makes a subcommand's parser
-collect every ``--a.b=value`` (or ``--a.b value``) into ``args.overrides`` instead.
+collect every ``--a.b=value`` (or ``--a.b value``, or a top-level ``--key=value``) into
+``args.overrides`` instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ def _split(extra: list[str]) -> tuple[list[str], list[str]]:
     while i < len(extra):
         a = extra[i]
         key = a[2:].split("=", 1)[0] if a.startswith("--") else ""
-        if key and "." in key and not key.startswith("."):
+        if key and not key.startswith(".") and ("." in key or "=" in a):
             if "=" in a:
                 dotted.append(a)
             elif i + 1 < len(extra) and not extra[i + 1].startswith("--"):

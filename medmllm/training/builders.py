@@ -17,7 +17,7 @@ from torch import nn
 
 from medmllm.errors import ConfigError
 from medmllm.training.sampler import make_resumable
-from medmllm.training.strategies import build_strategy, resolve_accelerator
+from medmllm.training.strategies import build_strategy, cuda_missing, resolve_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,9 @@ def build_trainer(ctx: Any, model: nn.Module | None = None, *, for_training: boo
 
     t = ctx.train
     acc = resolve_accelerator(t.accelerator)
+    if for_training and cuda_missing(t.accelerator):
+        raise ConfigError(None, f"train.accelerator '{t.accelerator}': this machine has no CUDA GPU "
+                                "(use auto or cpu here)")
     strategy = build_strategy(t.strategy, model, accelerator=t.accelerator, for_training=for_training)
     plugins = [] if t.strategy.name.startswith("deepspeed") else [AtomicCheckpointIO()]
     accumulate = max(1, int(t.optim.accumulate))

@@ -51,6 +51,11 @@ def wrap_classes(model: nn.Module) -> set[type[nn.Module]]:
     return found
 
 
+def cuda_missing(accelerator: str) -> bool:
+    """True when ``accelerator`` asks for GPUs that this machine does not have."""
+    return resolve_accelerator(accelerator) in ("gpu", "cuda") and not torch.cuda.is_available()
+
+
 def gpu_only_reason(name: str) -> str:
     """The sentence ``validate`` and ``train`` print about a GPU-only strategy on CPU."""
     what = "FSDP" if name == "fsdp" else "DeepSpeed"
@@ -91,7 +96,7 @@ def build_strategy(cfg: Any, model: nn.Module | None = None, *, accelerator: str
     if name not in NAMES:
         raise ConfigError(None, f"train.strategy.name '{name}': expected one of {', '.join(NAMES)}")
     acc = resolve_accelerator(accelerator)
-    if name in GPU_ONLY and acc == "cpu" and for_training:
+    if name in GPU_ONLY and not torch.cuda.is_available() and for_training:
         raise ConfigError(None, gpu_only_reason(name))
     if name == "auto":
         return "auto"

@@ -53,7 +53,7 @@ def validate_stage(ctx: Any, *, build_data: bool = True) -> tuple[list[str], dic
     from medmllm.training import optim as optim_lib
     from medmllm.training.builders import build_trainer, setup_model
     from medmllm.training.stages import named_part_parameters
-    from medmllm.training.strategies import GPU_ONLY, build_strategy, describe, gpu_only_reason, resolve_accelerator
+    from medmllm.training.strategies import GPU_ONLY, build_strategy, cuda_missing, describe, gpu_only_reason
 
     import lightning as L
 
@@ -90,8 +90,11 @@ def validate_stage(ctx: Any, *, build_data: bool = True) -> tuple[list[str], dic
     strategy = build_strategy(t.strategy, model, accelerator=t.accelerator, for_training=False)
     facts["strategy"] = strategy
     lines.append(f"  strategy: {describe(strategy)}; precision {t.precision}; {t.devices} device(s) x {t.num_nodes} node(s)")
-    if t.strategy.name in GPU_ONLY and resolve_accelerator(t.accelerator) == "cpu":
+    if t.strategy.name in GPU_ONLY and not torch.cuda.is_available():
         lines.append("  note: " + gpu_only_reason(t.strategy.name))
+    elif cuda_missing(t.accelerator):
+        lines.append(f"  note: train.accelerator '{t.accelerator}' needs CUDA GPUs, which this machine lacks; "
+                     "the Trainer is not built here")
     else:
         build_trainer(ctx, model, for_training=False)
     return lines, facts

@@ -1,0 +1,79 @@
+"""Every shipped config parses and builds (tiny model and data overrides), and the CLI's errors."""
+
+import copy
+
+import pytest
+
+from tests.training.conftest import CONFIGS
+
+ALL_CONFIGS = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml"))
+
+
+def tiny_overrides(cfg, tiny, manifest):
+    """Same stages, strategies and connectors; the tiny LLM/encoders and the synthetic manifest."""
+    cfg = copy.deepcopy(cfg)
+    model = cfg.setdefault("model", {})
+    lora = (model.get("llm") or {}).get("lora")
+    model["llm"] = dict(tiny["model"]["llm"], **({"lora": lora} if lora else {}))
+    for m, spec in (model.get("modalities") or {}).items():
+        spec["encoder"] = copy.deepcopy(tiny["model"]["modalities"][m]["encoder"])
+    model["max_length"] = 512
+    blocks = [cfg.setdefault("data", {})] + [e["data"] for e in cfg.get("pipeline") or [] if e.get("data")]
+    for data in blocks:
+        for key in ("train", "val"):
+            if key in data or data is cfg["data"]:
+                data[key] = [{"path": str(manifest)}]
+        data.update(num_workers=0, cache_dir=None, tasks=["report"])
+        data.pop("transforms", None)
+    cfg["data"]["batch_size"] = 2
+    cfg["train"]["devices"] = 1 if cfg["train"].get("strategy", {}).get("name", "auto") in ("auto", "ddp") \
+        else cfg["train"].get("devices", 1)
+    return cfg
+
+
+@pytest.mark.parametrize("name", ALL_CONFIGS)
+def test_every_config_parses_and_builds(name, tiny_base, synth_manifest):
+    from medmllm.config import load_config
+    from medmllm.training.plan import build_plan
+    from medmllm.training.validate import validate_config
+
+    cfg = load_config(CONFIGS / name)
+    plan = build_plan(cfg, CONFIGS)  # the config as shipped: keys, stage names, optimiser blocks
+    assert plan and all(c.train.max_steps > 0 for c in plan)
+    report = validate_config(tiny_overrides(cfg, tiny_base, synth_manifest))
+    assert len(report.stages) == len(plan)
+    for facts, ctx in zip(report.stages, plan):
+        assert facts["stage"] == ctx.stage.name and 0 < facts["trainable"] < facts["total"]
+        assert facts["batch_loss"] > 0
+        strategy = ctx.train.strategy.name
+        if strategy == "fsdp":
+            assert type(facts["strategy"]).__name__ == "FSDPStrategy"
+            assert {"LlamaDecoderLayer", "TransformerBlock"} <= set(facts["strategy"].medmllm_wrap_classes)
+        elif strategy.startswith("deepspeed"):
+            stage = int(strategy[-1])
+            assert facts["strategy"].config["zero_optimization"]["stage"] == stage
+    if any(c.train.strategy.name in ("fsdp", "deepspeed_stage_2", "deepspeed_stage_3") for c in plan):
+        assert any("needs CUDA GPUs" in line for line in report.lines)
+
+
+def test_validate_cli_prints_summary(cli, synth_manifest):
+    r = cli("validate", "--config", CONFIGS / "tiny.yaml", f"--data.train=[{{path: {synth_manifest}}}]",
+            f"--data.val=[{{path: {synth_manifest}}}]", "--pipeline.1.train.optim.lr=3e-4")
+    assert r.code == 0, r
+    assert "align [align] -> instruct [instruct]" in r.out and "ok:" in r.out
+    assert "lr 3.00e-04" in r.out and "first batch of 4: loss" in r.out
+
+
+def test_cli_config_errors_are_one_line(cli, tmp_path, synth_manifest):
+    r = cli("validate", "--config", CONFIGS / "tiny.yaml", "--train.optimizer.lr=1")
+    assert r.code == 2 and "train.optimizer" in r.err and len(r.err.strip().splitlines()) == 1
+    r = cli("train", "--config", CONFIGS / "tiny.yaml", "--pipeline.0.train.stage=pretrain",
+            f"--train.run_dir={tmp_path / 'r'}")
+    assert r.code == 2 and "unknown stage 'pretrain'" in r.err
+    r = cli("train", "--config", CONFIGS / "tiny.yaml", "--pipeline=null", "--train.strategy.name=fsdp",
+            "--train.accelerator=cpu", f"--data.train=[{{path: {synth_manifest}}}]", f"--train.run_dir={tmp_path / 'f'}")
+    assert r.code == 2 and "needs CUDA GPUs" in r.err
+    r = cli("train", "--resume", tmp_path)
+    assert r.code == 2 and "not a medmllm run folder" in r.err
+    r = cli("train")
+    assert r.code == 2 and "--config" in r.err
