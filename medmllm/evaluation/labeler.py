@@ -241,11 +241,16 @@ def extract_mentions(text: str, lang: str = "en") -> list[Mention]:
     Returns:
         Mentions in text order; ``status`` is 1, 0 or -1.
     """
+    return _extract(text, lang)[0]
+
+
+def _extract(text: str, lang: str) -> tuple[list[Mention], bool]:
+    """Mentions, and whether the report has any sentence to read."""
     lex = _lexicon(lang)
     norm = lex["normalize"](text or "")
     sents = _sentences(norm, lex)
     if not sents:
-        return []
+        return [], False
     starts = [a for a, _ in sents]
 
     def sentence_of(pos: int) -> int:
@@ -266,7 +271,7 @@ def extract_mentions(text: str, lang: str = "en") -> list[Mention]:
     for loc in locs:
         loc.sentence = sentence_of(loc.start)
     _attach_locations(kept, locs, scopes)
-    return kept
+    return kept, True
 
 
 def _merge(store: dict[str, list[int]], key: str, status: int) -> None:
@@ -315,7 +320,7 @@ def label_report(text: str, lang: str = "en") -> dict[str, dict[str, int | None]
         "findings": {key: 1|0|-1|None for FINDING_KEYS}}``. None means not mentioned; an empty
         report gives None everywhere.
     """
-    mentions = extract_mentions(text, lang)
+    mentions, has_text = _extract(text, lang)
     chex: dict[str, list[int]] = {}
     finds: dict[str, list[int]] = {}
     for m in mentions:
@@ -327,8 +332,7 @@ def label_report(text: str, lang: str = "en") -> dict[str, dict[str, int | None]
         _findings_of(m, finds)
     chexpert = {c: (_aggregate(chex[c]) if c in chex else None) for c in CHEXPERT_LABELS}
     findings = {k: (_aggregate(finds[k]) if k in finds else None) for k in FINDING_KEYS}
-    lex = _lexicon(lang)
-    if text and _sentences(lex["normalize"](text), lex):
+    if has_text:
         abnormal = any(v in (1, -1) for c, v in chexpert.items() if c not in _NOT_PATHOLOGY) or any(
             findings[k] in (1, -1) for k in ABNORMAL_KEYS)
         chexpert["No Finding"] = 0 if abnormal else 1

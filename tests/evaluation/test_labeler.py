@@ -121,3 +121,14 @@ def test_hostile_input_is_fast_and_safe():
 def test_unknown_language():
     with pytest.raises(ValueError, match="lang"):
         label_report("Cardiomegaly.", "fr")
+
+
+def test_abbreviations_and_masks_are_read():
+    from medmllm.evaluation import lexicon_en
+
+    for literal, pattern, _ in lexicon_en._ABBREV_RE:
+        assert literal in pattern.pattern.replace("\\", ""), literal  # the cheap pre-test never skips a match
+    out = label_report("Rt. lower lobe PTX vs atx. S/p CABG w/ sternal wires. XXXX XXXX b/l GGOs.")
+    f, c = out["findings"], out["chexpert"]
+    assert (f["pneumothorax:right"], f["atelectasis"], c["Support Devices"], f["ground_glass"]) == (-1, -1, 1, 1)
+    assert f["pneumothorax:left"] is None
