@@ -85,7 +85,7 @@ class Registry:
             return False
 
 
-ENCODERS = Registry("encoder", ("medmllm.models.encoders",))
+ENCODERS = Registry("encoder", ("medmllm.models.encoders", "medmllm.models.cnn_encoders"))
 CONNECTORS = Registry("connector", ("medmllm.models.connectors",))
 LLMS = Registry("llm", ("medmllm.models.llm",))
 FORMATS = Registry("format", ("medmllm.data.formats",))
