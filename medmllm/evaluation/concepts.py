@@ -56,6 +56,8 @@ _ALL = (
     Concept("consolidation", ("Consolidation",), implies=("Lung Opacity",), findings=("consolidation",), family="lobe"),
     Concept("pneumonia", ("Pneumonia",), findings=("consolidation",), family="lobe",
             located_only=True, negates_findings=("bronchopneumonia",)),
+    # infection / inflammation words: Pneumonia, but not evidence of lobar consolidation
+    Concept("infection", ("Pneumonia",), family="lobe"),
     Concept("bronchopneumonia", ("Pneumonia",), implies=("Lung Opacity",), findings=("bronchopneumonia",),
             family="lobe"),
     Concept("ground_glass", ("Lung Opacity",), findings=("ground_glass",), family="lobe"),

@@ -89,7 +89,8 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
      "cardiomegaly", 0),
     (rf"\b{_HEART} (?:size )?{_BE} (?:at the )?borderline(?: (?:normal|size|in size))?\b(?! enlarg)", "cardiomegaly", -1),
     (r"\bcardiomegaly\b", "cardiomegaly", None),
-    (r"\bcardiac (?:enlargement|hypertrophy)\b", "cardiomegaly", None),
+    (r"\bcardiac (?:enlargement|hypertrophy)\b|\benlargement of the (?:heart|cardiac (?:silhouette|shadow))\b",
+     "cardiomegaly", None),
     (rf"\b(?:enlarged|enlarging|large|increased) (?:{_HEART}|heart|cardiac size)\b", "cardiomegaly", None),
     (rf"\b{_HEART}\b{_GAP}\b{_BE}\s+(?:\w+\s+){{0,3}}?(?P<head>enlarged|large|increased|prominent|"
      r"enlarging|globular)\b", "cardiomegaly", None),
@@ -109,9 +110,9 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
     (r"\bbroncho-?pneumoni(?:a|c)\b|\bperibronchial (?:opacit(?:y|ies)|infiltrates?|consolidation|"
      r"thickening|cuffing)\b", "bronchopneumonia", None),
     (r"\b(?:airspace |air-space |air space )?consolidat(?:ion|ions|ive|ed)\b", "consolidation", None),
-    (r"\bpneumonias?\b|\bpneumonitis\b|\bpneumonic\b|\binfect(?:ion|ions|ive|ious(?: process| etiology)?)\b|"
-     r"\baspiration\b",
-     "pneumonia", None),
+    (r"\bpneumonias?\b|\bpneumonic\b", "pneumonia", None),
+    (r"\bpneumonitis\b|\binfect(?:ion|ions|ive|ious(?: process| etiology)?)\b|\baspiration\b", "infection",
+     None),
     (r"\bnodul(?:e|es|ar (?:opacit(?:y|ies)|densit(?:y|ies)|lesions?))\b|\bmicronodul(?:e|es)\b", "nodule", None),
     (r"\b(?<!osseous )(?<!bony )(?<!lytic )(?<!sclerotic )(?<!skin )(?<!blastic )(?<!soft tissue )"
      r"(?:masse?s?|lesions?|tumou?rs?|neoplasms?|malignanc(?:y|ies)|carcinoma|cavitary lesions?)\b",
