@@ -29,6 +29,8 @@ from medmllm.errors import InputError
 
 log = logging.getLogger(__name__)
 
+# pycocoevalcap's ROUGE-L is a pure-Python longest-common-subsequence (quadratic in length)
+MAX_REPORT_CHARS = 50_000
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _HEADERS = {"en": ("Findings:", "Impression:"), "zh": ("所见：", "印象：")}
 
@@ -137,6 +139,9 @@ def read_report_rows(path: str | os.PathLike, *, allow_labels: bool = False, spl
                     continue
                 where = f"line {n} (id {rid})"
                 text = _row_text(row, where, path)
+                if len(text) > MAX_REPORT_CHARS:
+                    raise InputError(path, f"{where}: the report has {len(text):,} characters; the limit is "
+                                           f"{MAX_REPORT_CHARS:,} (a radiology report is a few hundred)")
                 if rid in out.reports:
                     dups[rid] = dups.get(rid, 1) + 1
                     continue

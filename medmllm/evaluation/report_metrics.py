@@ -159,6 +159,11 @@ def evaluate_reports(predictions: Mapping[str, str], references: Mapping[str, st
                          f"{len(extra)} predictions without a reference {extra[:10]}")
     if not references:
         raise ValueError("nothing to score: no reports")
+    from medmllm.evaluation.report_io import MAX_REPORT_CHARS
+
+    too_long = [i for d in (references, predictions) for i, t in d.items() if len(t) > MAX_REPORT_CHARS]
+    if too_long:
+        raise ValueError(f"reports longer than {MAX_REPORT_CHARS:,} characters (ROUGE-L is quadratic): {too_long[:10]}")
     ids = list(references)
     timings: dict[str, float] = {}
     t = time.perf_counter()

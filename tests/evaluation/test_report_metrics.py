@@ -143,6 +143,8 @@ def test_bad_arguments():
         score_reports({"a": "x"}, {"b": "y"}, protocol="r2gen", lang="zh")
     with pytest.raises(ValueError, match="nothing to score"):
         score_reports({}, {}, protocol="r2gen", lang="zh")
+    with pytest.raises(ValueError, match="longer than"):
+        score_reports({"a": "x " * 30_000}, {"a": "x"}, protocol="r2gen", lang="zh")
     with pytest.raises(ValueError, match="protocol"):
         score_reports({"a": "x"}, {"a": "x"}, protocol="bleu")
 

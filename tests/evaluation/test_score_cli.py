@@ -100,6 +100,7 @@ def test_score_accepts_a_manifest_as_references(cli, tmp_path):
     ("empty", "no report rows"),
     ("not_utf8", "not UTF-8"),
     ("missing_file", "file not found"),
+    ("huge", "line 1 (id a): the report has 60,000 characters; the limit is 50,000"),
 ])
 def test_score_bad_inputs(cli, files, case, expect):
     tmp, preds, refs = files
@@ -128,6 +129,8 @@ def test_score_bad_inputs(cli, files, case, expect):
         bad.write_bytes(b'{"id": "a", "report": "\xff\xfe"}\n')
     elif case == "missing_file":
         bad = tmp / "nope.jsonl"
+    elif case == "huge":
+        _write(bad, [{"id": "a", "report": "x" * 60_000}])
     args = {"predictions": preds, "references": refs, target: bad}
     out = tmp / "out.json"
     r = cli("score", "--predictions", args["predictions"], "--references", args["references"], "--out", out,
