@@ -22,6 +22,7 @@ WINDOWS: dict[str, tuple[float, float]] = {
 }
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
 MAX_DISPLAY = 512  # longest side of a rendered view, in pixels
+MIN_DISPLAY = 384  # small images (synthetic cases, low-resolution CT) are enlarged to this longest side
 
 
 def window_level(hu: np.ndarray, window: str | tuple[float, float]) -> np.ndarray:
@@ -47,14 +48,15 @@ def window_level(hu: np.ndarray, window: str | tuple[float, float]) -> np.ndarra
     return window_to_uint8(np.asarray(hu, dtype=np.float32), level, width)
 
 
-def _fit(img: np.ndarray, rows_mm: float, cols_mm: float, max_side: int) -> np.ndarray:
-    """Resize a 2D uint8 image so that pixels are square in mm and the longest side <= max_side."""
+def _fit(img: np.ndarray, rows_mm: float, cols_mm: float, max_side: int, min_side: int = MIN_DISPLAY) -> np.ndarray:
+    """Resize a 2D uint8 image: square pixels in mm, longest side in ``[min_side, max_side]``."""
     from PIL import Image
 
     h, w = img.shape[:2]
     pixel_mm = min(rows_mm, cols_mm)  # keep the finer axis' resolution
     out_h, out_w = h * rows_mm / pixel_mm, w * cols_mm / pixel_mm
-    shrink = min(1.0, max_side / max(out_h, out_w))
+    longest = max(out_h, out_w)
+    shrink = max_side / longest if longest > max_side else max(1.0, min(min_side, max_side) / longest)
     # round half up, tolerant of spacings like 2.4999999 from a NIfTI header
     out_h, out_w = (max(1, int(np.floor(v * shrink + 0.5 + 1e-6))) for v in (out_h, out_w))
     if (out_h, out_w) == (h, w):
@@ -62,13 +64,13 @@ def _fit(img: np.ndarray, rows_mm: float, cols_mm: float, max_side: int) -> np.n
     return np.asarray(Image.fromarray(img).resize((out_w, out_h), Image.Resampling.BILINEAR))
 
 
-def render_xray(image: np.ndarray, max_side: int = MAX_DISPLAY) -> np.ndarray:
-    """An X-ray ``(H, W)`` or RGB image ``(H, W, 3)`` in [0, 1] as uint8, longest side <= max_side."""
+def render_xray(image: np.ndarray, max_side: int = MAX_DISPLAY, min_side: int = MIN_DISPLAY) -> np.ndarray:
+    """An X-ray ``(H, W)`` or RGB image ``(H, W, 3)`` in [0, 1] as uint8, longest side in [min_side, max_side]."""
     arr = np.asarray(image, dtype=np.float32)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
         raise ValueError(f"expected (H, W) or (H, W, 3), got shape {arr.shape}")
     img = np.clip(np.rint(np.nan_to_num(arr) * 255.0), 0, 255).astype(np.uint8)
-    return _fit(img, 1.0, 1.0, max_side)
+    return _fit(img, 1.0, 1.0, max_side, min_side)
 
 
 def plane_size(shape: Sequence[int], plane: str) -> int:
@@ -95,7 +97,8 @@ def ct_slice(volume: np.ndarray, plane: str, index: int) -> tuple[np.ndarray, in
 
 
 def render_ct(volume: np.ndarray, spacing: Sequence[float] | None, plane: str, index: int,
-              window: str | tuple[float, float] = "lung", max_side: int = MAX_DISPLAY) -> np.ndarray:
+              window: str | tuple[float, float] = "lung", max_side: int = MAX_DISPLAY,
+              min_side: int = MIN_DISPLAY) -> np.ndarray:
     """Render one CT slice as uint8 ``(rows, cols)``: windowed, square pixels in mm, bounded size.
 
     Args:
@@ -104,12 +107,12 @@ def render_ct(volume: np.ndarray, spacing: Sequence[float] | None, plane: str, i
         plane: ``axial``, ``coronal`` or ``sagittal``.
         index: slice index in that plane (clamped).
         window: preset name or ``(level, width)``.
-        max_side: longest side of the result in pixels.
+        max_side, min_side: bounds on the longest side of the result in pixels.
     """
     sd, sh, sw = (1.0, 1.0, 1.0) if not spacing else (float(s) if s and s > 0 else 1.0 for s in spacing)
     sl, _ = ct_slice(volume, plane, index)
     rows_mm, cols_mm = {"axial": (sh, sw), "coronal": (sd, sw), "sagittal": (sd, sh)}[plane]
-    return _fit(window_level(sl, window), rows_mm, cols_mm, max_side)
+    return _fit(window_level(sl, window), rows_mm, cols_mm, max_side, min_side)
 
 
 # Keys and values that could identify a person never reach the page (the io layer already

@@ -115,7 +115,7 @@ def run(args):
         log.warning("serving on %s without --auth: anyone who can reach this address can use the app", args.host)
     print(f"medmllm app: http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
     try:
-        app.launch(host=args.host, port=args.port, auth=auth, quiet=bool(args.quiet))
+        app.launch(host=args.host, port=args.port, auth=auth, quiet=True)
     finally:
         app.close()
     return 0

@@ -42,3 +42,21 @@ def test_auth_and_default_locations(monkeypatch, tmp_path):
     monkeypatch.delenv("MEDMLLM_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert quickstart_export_dir() == tmp_path / "xdg" / "medmllm" / "quickstart" / "export"
+
+
+def test_serves_on_localhost_with_limits_queue_and_auth(cli, tmp_path, monkeypatch, app_tools):
+    """`medmllm app --checkpoint DIR` builds the app and launches Gradio with safe settings."""
+    import gradio as gr
+
+    import apps.backend
+
+    seen = {}
+    monkeypatch.setattr(apps.backend, "PredictorBackend", lambda ckpt: app_tools.FakeBackend())
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.update(kw, blocks=self))
+    r = cli("app", "--checkpoint", tmp_path, "--auth", "ana:pw", "--no-examples", "--max-upload-mb", "64")
+    assert r.code == 0, r
+    assert seen["server_name"] == "127.0.0.1" and seen["server_port"] == 7860 and seen["auth"] == ("ana", "pw")
+    assert seen["max_file_size"] == "64mb" and seen["share"] is False and seen["run_history"] is False
+    queue = seen["blocks"]._queue
+    assert queue.max_size == 32 and queue.default_concurrency_limit == 1
+    assert "http://127.0.0.1:7860" in r.out

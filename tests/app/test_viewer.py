@@ -49,20 +49,22 @@ def test_reslice_orientation_superior_up_and_indices():
 def test_render_ct_square_pixels_in_mm_and_size_bound():
     vol = np.zeros((10, 64, 64), dtype=np.float32)
     # 5 mm slices, 1 mm pixels: the coronal view is 50 mm tall and 64 mm wide -> 50 x 64 pixels
-    cor = render_ct(vol, (5.0, 1.0, 1.0), "coronal", 32, "mediastinum")
+    cor = render_ct(vol, (5.0, 1.0, 1.0), "coronal", 32, "mediastinum", min_side=0)
     assert cor.shape == (50, 64) and cor.dtype == np.uint8
-    ax = render_ct(vol, (5.0, 1.0, 1.0), "axial", 5, "lung")
+    ax = render_ct(vol, (5.0, 1.0, 1.0), "axial", 5, "lung", min_side=0)
     assert ax.shape == (64, 64)
+    assert render_ct(vol, (5.0, 1.0, 1.0), "coronal", 32).shape == (300, 384)  # small views are enlarged
     big = render_ct(np.zeros((4, 1024, 800), np.float32), None, "axial", 0, "lung", max_side=256)
     assert big.shape == (256, 200)
 
 
 def test_render_xray_gray_and_rgb():
     img = np.linspace(0, 1, 100 * 50, dtype=np.float32).reshape(100, 50)
-    out = render_xray(img)
+    out = render_xray(img, min_side=0)
     assert out.shape == (100, 50) and out[0, 0] == 0 and out[-1, -1] == 255
     rgb = render_xray(np.ones((900, 300, 3), np.float32), max_side=300)
     assert rgb.shape == (300, 100, 3)
+    assert render_xray(img).shape == (384, 192)
     with pytest.raises(ValueError):
         render_xray(np.zeros((2, 2, 2)))
 
