@@ -28,17 +28,13 @@ from types import ModuleType
 from typing import Any, Iterable
 
 from medmllm.evaluation.concepts import CONCEPTS, Concept
-from medmllm.evaluation.labeler_scope import Occupancy, Scopes, find_triggers
+from medmllm.evaluation.labeler_locations import attach_locations, find_locations
+from medmllm.evaluation.labeler_scope import Scopes, find_triggers, non_overlapping
 from medmllm.findings import ABNORMAL_KEYS, CHEXPERT_LABELS, FINDING_KEYS, LOBE_SIDE, LOBES, SIDES
 
 LANGS = ("en", "zh")
 LABELER_VERSION = "1"
 _NOT_PATHOLOGY = {"No Finding", "Support Devices"}
-_LEVEL_LOBE = {("right", "upper"): "RUL", ("right", "middle"): "RML", ("right", "mid"): "RML",
-               ("right", "lower"): "RLL", ("left", "upper"): "LUL", ("left", "middle"): "LUL",
-               ("left", "mid"): "LUL", ("left", "lower"): "LLL"}
-_ZH_SIDE = {"右": "right", "左": "left"}
-_ZH_LEVEL = {"上": "upper", "中": "middle", "下": "lower"}
 _WORD = re.compile(r"\w")
 
 
@@ -58,15 +54,6 @@ class Mention:
     sides: frozenset = frozenset()
     sentence: int = 0
     plural: bool = False
-
-
-@dataclass
-class _Span:
-    start: int
-    end: int
-    lobes: frozenset = frozenset()
-    sides: frozenset = frozenset()
-    sentence: int = -1
 
 
 @lru_cache(maxsize=None)
@@ -126,17 +113,6 @@ def _sentences(text: str, lex: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------- matching helpers
-def _non_overlapping(spans: list, n: int) -> list:
-    """Longest first, then earliest; drop anything overlapping a kept span."""
-    occ = Occupancy(n)
-    kept: list = []
-    for s in sorted(spans, key=lambda s: (s.start - s.end, s.start)):
-        if occ.free(s.start, s.end):
-            occ.take(s.start, s.end)
-            kept.append(s)
-    return sorted(kept, key=lambda s: s.start)
-
-
 def _find_mentions(text: str, lex: dict[str, Any]) -> list[Mention]:
     found = []
     for pat, concept, fixed in lex["mentions"]:
@@ -145,89 +121,7 @@ def _find_mentions(text: str, lex: dict[str, Any]) -> list[Mention]:
                 continue
             hs, he = (m.span("head") if "head" in pat.groupindex and m.group("head") else m.span())
             found.append(Mention(concept, m.start(), m.end(), hs, he, m.group(0), fixed))
-    return _non_overlapping(found, len(text))
-
-
-def _location_sets(how: str, m: re.Match) -> tuple[frozenset, frozenset]:
-    g = m.groupdict()
-    side = g.get("side")
-    side = _ZH_SIDE.get(side, side) if side else None
-    if how in LOBES:
-        lobes = {how}
-    elif how == "lobe_code":
-        lobes = {g["lobe"].upper()}
-    elif how in ("side_levels", "zh_side_levels"):
-        words = re.findall(r"upper|middle|mid|lower|[上中下]", g["levels"])
-        lobes = {_LEVEL_LOBE[(side, _ZH_LEVEL.get(w, w))] for w in words}
-    elif how in ("both_levels", "zh_both_levels"):
-        level = g.get("levels") or g.get("levels2") or g.get("levels3")
-        words = re.findall(r"upper|middle|mid|lower|[上中下]", level)
-        lobes = {_LEVEL_LOBE[(s, _ZH_LEVEL.get(w, w))] for w in words for s in SIDES}
-    elif how == "side_base":
-        lobes = {_LEVEL_LOBE[(side, "lower")]}
-    elif how == "side_apex":
-        lobes = {_LEVEL_LOBE[(side, "upper")]}
-    elif how == "both_bases":
-        lobes = {"RLL", "LLL"}
-    elif how == "both_sides":
-        return frozenset(), frozenset(SIDES)
-    elif how == "none":
-        return frozenset(), frozenset()
-    elif how == "side":
-        return frozenset(), frozenset({side})
-    else:  # pragma: no cover - lexicon error
-        raise ValueError(f"unknown location kind {how!r}")
-    return frozenset(lobes), frozenset(LOBE_SIDE[lo] for lo in lobes)
-
-
-def _find_locations(text: str, lex: dict[str, Any]) -> list[_Span]:
-    found = []
-    for pat, how in lex["locations"]:
-        for m in pat.finditer(text):
-            lobes, sides = _location_sets(how, m)
-            found.append(_Span(m.start(), m.end(), lobes=lobes, sides=sides))
-    merged: list[_Span] = []
-    for loc in _non_overlapping(found, len(text)):  # "right middle lobe and right lower lobe" is one
-        if merged and lex["location_join"].match(text, merged[-1].end, loc.start):
-            last = merged[-1]
-            merged[-1] = _Span(last.start, loc.end, lobes=last.lobes | loc.lobes, sides=last.sides | loc.sides)
-        else:
-            merged.append(loc)
-    return merged
-
-
-# --------------------------------------------------------------------------- locations -> mentions
-def _gap(a: Mention | _Span, b: Mention | _Span) -> int:
-    return max(0, max(a.start, b.start) - min(a.end, b.end))
-
-
-def _attach_locations(mentions: list[Mention], locs: list[_Span], scopes: Scopes) -> None:
-    by_sentence: dict[int, list[Mention]] = {}
-    for m in mentions:
-        if m.concept.family:
-            by_sentence.setdefault(m.sentence, []).append(m)
-    for loc in locs:
-        cands = by_sentence.get(loc.sentence)
-        if not cands:
-            continue
-
-        def cost(m: Mention) -> tuple[bool, int, bool]:
-            # same clause first, then nearest; on a tie the mention after the location ("right | effusion")
-            a, b = min(m.end, loc.end), max(m.start, loc.start)
-            return (a < b and scopes.crosses(a, b), _gap(m, loc), m.start < loc.start)
-
-        owner = min(cands, key=cost)
-        owner.lobes = owner.lobes | loc.lobes
-        owner.sides = owner.sides | loc.sides
-    for cands in by_sentence.values():
-        for m in cands:
-            if m.lobes or m.sides or m.status == 0:
-                continue
-            donors = [d for d in cands if d is not m and d.concept.family == m.concept.family
-                      and (d.lobes or d.sides) and d.status != 0]
-            if donors:
-                d = min(donors, key=lambda d: _gap(d, m))
-                m.lobes, m.sides = d.lobes, d.sides
+    return non_overlapping(found, len(text))
 
 
 # --------------------------------------------------------------------------- public API
@@ -267,10 +161,10 @@ def _extract(text: str, lang: str) -> tuple[list[Mention], bool]:
                                                                      sents[m.sentence])
         m.plural = bool(lex["plural"].search(m.text))
         kept.append(m)
-    locs = _find_locations(norm, lex)
+    locs = find_locations(norm, lex)
     for loc in locs:
         loc.sentence = sentence_of(loc.start)
-    _attach_locations(kept, locs, scopes)
+    attach_locations(kept, locs, scopes)
     return kept, True
 
 

@@ -47,6 +47,17 @@ class Occupancy:
         self._taken[start:end] = b"\x01" * (end - start)
 
 
+def non_overlapping(spans: list, n: int) -> list:
+    """Longest first, then earliest; drop anything overlapping a kept span."""
+    occ = Occupancy(n)
+    kept: list = []
+    for s in sorted(spans, key=lambda s: (s.start - s.end, s.start)):
+        if occ.free(s.start, s.end):
+            occ.take(s.start, s.end)
+            kept.append(s)
+    return sorted(kept, key=lambda s: s.start)
+
+
 def find_triggers(text: str, pseudo: list[re.Pattern], triggers: list[tuple[re.Pattern, str, str]]) -> list[Trigger]:
     """Triggers in text order; pseudo-triggers and earlier lists block overlapping later matches."""
     occ = Occupancy(len(text))
