@@ -274,6 +274,18 @@ class OptimConfig:
     grad_clip: float | None = 1.0
     accumulate: int = 1
 
+    def __post_init__(self) -> None:
+        # YAML reads "1e-4" (no dot) as a string: accept it for every number here.
+        for f in ("lr", "lr_encoders", "lr_connectors", "lr_llm", "weight_decay", "eps", "momentum",
+                  "warmup_ratio", "min_lr_ratio", "grad_clip"):
+            v = getattr(self, f)
+            if isinstance(v, str):
+                try:
+                    setattr(self, f, float(v))
+                except ValueError:
+                    raise ConfigError(None, f"train.optim.{f}: expected a number, got '{v}'") from None
+        self.betas = [float(b) for b in self.betas]
+
 
 @dataclasses.dataclass
 class TrainableConfig:

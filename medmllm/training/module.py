@@ -139,6 +139,33 @@ class MedMLLMModule(L.LightningModule):
                 self.feature_cache.clear_keys()
         return out.logits
 
+    def _absent_modalities_term(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """Zero-valued term through the encoder/connector of each modality missing from the batch.
+
+        Under DDP every rank must produce gradients for the same parameters (a rank whose batch
+        has no CT would otherwise leave the CT connector's all-reduce unfinished), and under
+        FSDP/ZeRO-3 every rank must run the same sharded modules. A zero image keeps them in the
+        graph with zero gradient, which is exactly what a single process computes.
+        """
+        enc, con = getattr(self.model, "encoders", None), getattr(self.model, "connectors", None)
+        if enc is None or self._trainer is None or self.trainer.world_size <= 1:
+            return None
+        sharded = self.cfg.strategy.name in ("fsdp", "deepspeed_stage_3")
+        present = set(batch.get("pixel_values") or {})
+        total = None
+        for m in enc:
+            mods = [enc[m]] + ([con[m]] if con is not None and m in con else [])
+            if m in present or not (sharded or any(p.requires_grad for x in mods for p in x.parameters())):
+                continue
+            spec = self.model.input_spec(m)
+            x = torch.zeros((1, int(spec["channels"]), *spec["spatial_size"]), device=self.device)  # (1, C, *S)
+            feats = enc[m](x)  # (1, T, D)
+            if len(mods) > 1:
+                feats = mods[1](feats, enc[m].grid(tuple(x.shape[1:])))
+            term = feats.float().sum() * 0.0
+            total = term if total is None else total + term
+        return total
+
     def _global_count(self, n: torch.Tensor) -> torch.Tensor:
         if self._trainer is None or self.trainer.world_size <= 1:
             return n
@@ -152,8 +179,11 @@ class MedMLLMModule(L.LightningModule):
         if n_local == 0 and (self._trainer is None or self.trainer.world_size <= 1):
             raise InputError(None, f"training batch {batch_idx} has no supervised tokens (ids: {batch.get('ids')})")
         world = 1 if self._trainer is None else self.trainer.world_size
-        n_global = self._global_count(n_local.detach())
+        n_global = self._global_count(n_local.detach().clone())  # reduced in place
         loss = sums.sum() * world / n_global.clamp_min(1)
+        absent = self._absent_modalities_term(batch)
+        if absent is not None:
+            loss = loss + absent
         self.log("train/loss", sums.sum().detach() / n_local.clamp_min(1), prog_bar=True, batch_size=len(counts))
         # The RNG state between two training steps is what a checkpoint stores and what the next
         # step starts from (backward and the optimiser draw no random numbers); validation in
