@@ -78,8 +78,9 @@ def test_bad_trainable_settings_raise(tiny_model_cfg):
         get_stage("clinical").apply(model, {"llm": "lora"})
     with pytest.raises(ConfigError, match="unknown modality slot"):
         get_stage("align").apply(model, {"encoders": ["mri"]})
-    with pytest.raises(ConfigError, match="unknown stage 'pretrain'; valid: align, clinical, instruct"):
+    with pytest.raises(ConfigError, match="unknown stage 'pretrain'; valid: align, clinical, ") as e:
         get_stage("pretrain")
+    assert "instruct" in str(e.value)
 
 
 def test_lr_schedule_warmup_then_cosine():
