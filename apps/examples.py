@@ -71,7 +71,8 @@ def _generate(folder: Path, n: int, seed: int) -> Path:
     done = folder / ".done"
     if not done.exists():
         cmd = [sys.executable, "-m", "medmllm", "synth", "--out", str(manifest_dir), "--cases", str(n),
-               "--seed", str(seed), "--lang", "both", "--tasks", "report", "--workers", "1", "--quiet"]
+               "--seed", str(seed), "--lang", "both", "--tasks", "report", "--workers", "1", "--overwrite",
+               "--quiet"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
         if proc.returncode != 0:
             raise RuntimeError(f"medmllm synth failed: {proc.stderr.strip().splitlines()[-1:]}")

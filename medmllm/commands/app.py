@@ -48,7 +48,8 @@ def quickstart_export_dir():
 
     if os.environ.get("MEDMLLM_QUICKSTART"):
         return Path(os.environ["MEDMLLM_QUICKSTART"])
-    cache = os.environ.get("MEDMLLM_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medmllm"
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache = os.environ.get("MEDMLLM_CACHE") or xdg / "medmllm"
     return Path(cache) / "quickstart" / "export"
 
 
