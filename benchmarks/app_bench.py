@@ -68,6 +68,16 @@ def _via_app(url: str, args: tuple) -> tuple[float, float, str]:
     return first or float("nan"), time.perf_counter() - t0, report
 
 
+def _upload(url: str, path: str) -> float:
+    """Seconds to upload one file to the app (the page does this once, when the file is chosen)."""
+    import httpx
+
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        httpx.post(url.rstrip("/") + "/gradio_api/upload", files={"files": f}, timeout=60).raise_for_status()
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint")
@@ -97,6 +107,7 @@ def main() -> int:
         _via_app(app.blocks.local_url, args)
         base = [_direct(backend, request) for _ in range(a.runs)]
         via = [_via_app(app.blocks.local_url, args) for _ in range(a.runs)]
+        upload = statistics.median(_upload(app.blocks.local_url, xray) for _ in range(a.runs))
         results, errors = [], []
 
         def one() -> None:
@@ -125,6 +136,8 @@ def main() -> int:
     print(f"{'model alone (baseline)':28}{b_first:>11.2f}s{b_total:>12.2f}s")
     print(f"{'through the app':28}{v_first:>11.2f}s{v_total:>12.2f}s")
     print(f"{'ratio app / baseline':28}{v_first / b_first:>11.2f}x{v_total / b_total:>12.2f}x")
+    print(f"of which uploading the {os.path.getsize(xray) / 2**20:.1f} MB DICOM: {upload:.2f}s per request "
+          "(in the page it is uploaded once, when the file is chosen)")
     print(f"{a.clients} concurrent clients: {len(results)} served, {len(errors)} errors, wall {wall:.2f}s "
           f"= {wall / v_total:.2f}x one report (queue concurrency 1); same text for all: {same}")
     for e in errors:

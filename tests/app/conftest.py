@@ -100,7 +100,7 @@ def real_app(tiny_export, tmp_path_factory):
 
     examples = example_cases(n=2, cache_dir=tmp_path_factory.mktemp("examples"), cases=6)
     backend = PredictorBackend(tiny_export)
-    app = ReportApp(backend, examples=examples)
+    app = ReportApp(backend, examples=examples, stream_interval=0.0)  # the tiny model writes 24 tokens in ~50 ms
     url = AppTools.launch(app)
     yield app, backend, url
     app.close()

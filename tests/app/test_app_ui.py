@@ -66,7 +66,7 @@ def served(app_tools):
     from apps.report_app import ReportApp
 
     backend = app_tools.FakeBackend(delay=0.01)
-    app = ReportApp(backend, max_upload_mb=1, concurrency=2)
+    app = ReportApp(backend, max_upload_mb=1, concurrency=2, stream_interval=0.0)  # every piece is an update
     url = app_tools.launch(app)
     yield app, backend, app_tools.client(url)
     app.close()
@@ -137,6 +137,23 @@ def test_report_streams_in_several_updates(served, files):
     partial = [r for r in dict.fromkeys(reports) if r and r != final]
     assert len(partial) >= 2, reports
     assert all(final.startswith(r) for r in partial)  # each update extends the previous text
+
+
+def test_fast_pieces_are_coalesced_into_fewer_updates(app_tools, files):
+    from apps.report_app import ReportApp
+
+    backend = app_tools.FakeBackend(delay=0.01)  # a piece every 10 ms
+    app = ReportApp(backend, stream_interval=0.1)  # not launched: the handler is a plain generator
+    a = DEFAULTS
+    try:
+        outs = list(app.generate(str(files["xray"]), None, a["age"], a["sex"], a["outpatient"], a["inpatient"],
+                                 "report", "", "en", 64, 0.0, 1.0, 0))
+    finally:
+        app.close()
+    pieces = len(list(backend.stream(backend.requests[-1])))
+    streamed = [o[1] for o in outs[1:-1]]
+    assert pieces >= 15 and 2 <= len(streamed) <= pieces // 2
+    assert all(outs[-1][1].startswith(t) for t in streamed) and outs[-1][1] == backend.text_for(backend.requests[-1])
 
 
 def test_downloads_and_page_hold_no_identifiers(served, files, caplog):
