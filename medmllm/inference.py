@@ -253,3 +253,13 @@ def generate_manifest(predictor: Predictor, manifest: str | os.PathLike, out: st
     if bar is not None:
         bar.close()
     return len(records) - len(todo), len(todo)
+
+
+def load_predictor(path: str | os.PathLike, **kwargs: Any) -> Any:
+    """The benchmark runner's / judge's predictor of an export (``generate(records)``, ``choice_losses``).
+
+    See :func:`medmllm.evaluation.predictor.load_predictor` (used by ``--judge checkpoint:DIR``).
+    """
+    from medmllm.evaluation.predictor import load_predictor as _load
+
+    return _load(path, **kwargs)

@@ -13,6 +13,22 @@ three steps, each a method a subclass may override:
 Resampling unit: :meth:`Benchmark.unit` names the group of samples that must be resampled together
 (an MME image with its two questions); a bootstrap draw stores a fresh name in ``_unit`` so that a unit
 drawn twice counts twice.
+
+Benchmarks that evaluate a checkpoint directly (hook of ``medmllm evaluate``): most benchmarks score
+predictions, and ``medmllm evaluate`` makes those with the generic runner
+(:func:`medmllm.evaluation.benchmarks.runner.run_benchmark`). A benchmark that needs the model itself
+rather than its answers (the ``encoder`` benchmark: retrieval / zero-shot / probes on the encoder's
+features) defines ``run_checkpoint(checkpoint, data, out_dir, **options)`` on its registered object
+(see :class:`CheckpointBenchmark`); :func:`medmllm.evaluation.evaluate.evaluate` then builds the object
+with the options it takes, checks that ``checkpoint`` and ``data`` exist, and calls it instead of the
+runner. ``options`` are the run settings that were given (not None): ``limit``, ``batch_size``,
+``split``, ``seed``, ``device``, ``progress``, ``model`` (the name for the results), ``controls`` (a
+list; empty for ``--no-controls``), plus the benchmark options (``lang`` ...) that the constructor does
+not take. Only those the method's signature names are passed (all of them when it takes
+``**options``); a benchmark option it cannot take is refused. ``checkpoint`` and ``data`` are passed as
+given, ``out_dir`` as a :class:`~pathlib.Path`. The method writes ``out_dir/results.json`` (and
+``results.md``, plots) with :mod:`.results` and returns the results dictionary; bad input raises
+``InputError``.
 """
 
 from __future__ import annotations
@@ -74,6 +90,16 @@ class Predictor(Protocol):
     def generate(self, batch: list[dict[str, Any]]) -> list[str]: ...
 
     def choice_losses(self, record: dict[str, Any], choices: list[str]) -> list[float]: ...
+
+
+class CheckpointBenchmark(Protocol):
+    """A benchmark that evaluates an export folder itself (see the module docstring).
+
+    ``medmllm evaluate --benchmark NAME`` calls ``run_checkpoint`` instead of generating predictions
+    when the registered object has it.
+    """
+
+    def run_checkpoint(self, checkpoint: str, data: str, out_dir: Any, **options: Any) -> dict[str, Any]: ...
 
 
 @dataclass

@@ -90,9 +90,10 @@ class Report(Benchmark):
                 "images shuffled across samples, constant normal report")
 
     def accepts(self, record: dict[str, Any]) -> bool:
+        """Report records with a reference (of language ``lang`` when it is set)."""
         meta = record.get("meta") or {}
         return record.get("task") == "report" and meta.get("benchmark") in (None, "report") \
-            and reference_text(record) is not None
+            and reference_text(record) is not None and (self.lang is None or record_lang(record) == self.lang)
 
     def row_from_record(self, record: dict[str, Any]) -> dict[str, Any]:
         return {"reference": reference_text(record), "lang": record_lang(record), "labels": record.get("labels")}

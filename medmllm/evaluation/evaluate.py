@@ -1,0 +1,228 @@
+"""Run a registered benchmark on an export folder: what ``medmllm evaluate`` does.
+
+:func:`evaluate` checks everything cheap first (benchmark name, options, manifest, export folder,
+that the manifest holds the benchmark's records, that ``out_dir`` belongs to the same run), then
+loads the export through :mod:`medmllm.inference` (:class:`~medmllm.evaluation.predictor.CheckpointPredictor`)
+and hands it to :func:`medmllm.evaluation.benchmarks.runner.run_benchmark`, which appends
+``predictions.jsonl`` batch by batch (a rerun resumes where it stopped), runs the benchmark's
+controls and writes ``results.json``, ``results.md``, ``results.samples.jsonl`` and the plots.
+
+``out_dir/run.json`` records what made the predictions (benchmark, method, export, generation
+settings, seed). A rerun into the same folder must match it: predictions of two models or two
+methods are never mixed in one file.
+
+Benchmarks whose object has ``run_checkpoint(checkpoint, data, out_dir, **options)`` (the ``encoder``
+benchmark) evaluate the export themselves; see :mod:`medmllm.evaluation.benchmarks.base`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+from medmllm.errors import InputError
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+
+
+def _accepts(fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``kwargs`` that ``fn`` takes (all of it when ``fn`` has ``**kwargs``)."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(kwargs)
+    names = {p.name for p in params}
+    return {k: v for k, v in kwargs.items() if k in names}
+
+
+def build_benchmark(name: str, options: dict[str, Any] | None = None,
+                    flags: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The registered benchmark ``name`` built with the options its constructor takes.
+
+    Returns:
+        ``(benchmark, rest)``: ``rest`` holds the given options the constructor does not take; a
+        benchmark with ``run_checkpoint`` may take them there, any other benchmark refuses them.
+
+    Raises:
+        ConfigError: unknown benchmark (the message lists the valid names).
+        InputError: an option the benchmark does not take (named by its flag from ``flags``).
+    """
+    from medmllm.registry import BENCHMARKS
+
+    cls, extra = BENCHMARKS.get(name)
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    taken = _accepts(cls, given)
+    rest = {k: v for k, v in given.items() if k not in taken}
+    hook = getattr(cls, "run_checkpoint", None)
+    refused = [k for k in rest if not callable(hook) or k not in _accepts(hook, rest)]
+    if refused:
+        raise InputError(None, f"{(flags or {}).get(refused[0], refused[0])} does not apply to {name}")
+    return cls(**extra, **taken), rest
+
+
+def describe_records(records: Sequence[dict[str, Any]]) -> str:
+    """What a manifest holds, e.g. ``"mme 6, report 12"`` (benchmark name, else task)."""
+    c = Counter((r.get("meta") or {}).get("benchmark") or r.get("task") or "?" for r in records)
+    return ", ".join(f"{k} {v}" for k, v in c.most_common(6)) or "nothing"
+
+
+def export_identity(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """The export's config hash and a fingerprint of its files (names and sizes)."""
+    from medmllm.config import config_hash
+    from medmllm.models.checkpoint import read_export
+
+    root, doc = read_export(checkpoint)
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != "README.md":
+            h.update(f"{p.relative_to(root).as_posix()}:{p.stat().st_size};".encode())
+    return {"config_hash": config_hash({"model": doc.get("model"), "checkpoint": doc.get("checkpoint")}),
+            "files": h.hexdigest()[:16], "provenance": doc.get("provenance")}
+
+
+def check_run_identity(out_dir: Path, identity: dict[str, Any]) -> None:
+    """Refuse to resume into ``out_dir`` when its predictions came from another run; else record this run."""
+    from medmllm.evaluation.benchmarks.jsonl import atomic_write_text
+
+    run_file = out_dir / RUN_FILE
+    if run_file.is_file():
+        try:
+            old = json.loads(run_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InputError(run_file, "unreadable; delete the output folder to start again") from None
+        for key in identity:
+            if old.get(key) != identity[key]:
+                raise InputError(out_dir, f"holds predictions of another run ({key} was {old.get(key)!r}, now "
+                                          f"{identity[key]!r}); use another --out or delete the folder")
+        return
+    atomic_write_text(run_file, json.dumps(identity, indent=2, ensure_ascii=False) + "\n")
+
+
+def default_model_name(checkpoint: str | os.PathLike) -> str:
+    """The model's name in results: the export folder's name (``quickstart/export`` for ``runs/quickstart/export``)."""
+    p = Path(os.path.abspath(checkpoint))
+    return f"{p.parent.name}/{p.name}" if p.name == "export" and p.parent.name else p.name
+
+
+def _done_count(path: Path, wanted: set[str]) -> int:
+    from medmllm.evaluation.benchmarks.runner import load_done
+
+    return len(load_done(path)[0] & wanted) if path.is_file() else 0
+
+
+def evaluate(checkpoint: str | os.PathLike, benchmark: str, data: str | os.PathLike, out_dir: str | os.PathLike, *,
+             options: dict[str, Any] | None = None, limit: int | None = None, batch_size: int = 8,
+             split: str | None = None, seed: int = 0, controls: Sequence[str] | None = None,
+             generation: dict[str, Any] | None = None, device: str | None = None, dtype: str | None = None,
+             references: str | os.PathLike | None = None, model_name: str | None = None, progress: bool = False,
+             flags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run benchmark ``benchmark`` with the export ``checkpoint`` on the manifest ``data``; write ``out_dir``.
+
+    Args:
+        checkpoint: export folder (``medmllm train`` output or ``MedMLLM.save_pretrained``).
+        benchmark: registered name (``mme``, ``seed-bench``, ``scienceqa``, ``mllm-bench``, ``report``,
+            ``clinical``, ``encoder`` ...).
+        data: manifest (``medmllm prepare`` / ``medmllm synth`` output).
+        out_dir: output folder; a rerun resumes the predictions already in it.
+        options: benchmark options (``method`` for seed-bench; ``lang``/``protocol``/``uncertain`` for
+            report and clinical; ``judge``/``judge_model`` for mllm-bench).
+        limit, batch_size, split, seed: records to use (first ``limit`` of ``split``), records per
+            generation batch, seed of the shuffled-images control.
+        controls: controls to run (None: all the benchmark declares; ``()``: none).
+        generation: generation settings (default ``max_new_tokens`` from
+            :data:`~medmllm.evaluation.predictor.DEFAULT_MAX_NEW_TOKENS`; greedy).
+        device, dtype: where and in which dtype to run the model.
+        references: mllm-bench only: the other model's answers to judge against (without them the
+            answers are generated and not scored).
+        model_name: the model's name in the results (default: :func:`default_model_name`).
+        progress: show progress bars.
+        flags: option -> command-line flag, for error messages.
+
+    Returns:
+        The results dictionary written to ``out_dir/results.json`` plus ``resumed`` (predictions already
+        in ``out_dir``) and ``predicted`` (made now); for mllm-bench without references
+        ``{"benchmark", "scored": False, "predictions", "n", "resumed", "predicted"}``.
+
+    Raises:
+        InputError: unknown benchmark, inapplicable option, missing/invalid manifest or export, a
+            manifest without the benchmark's records, an ``out_dir`` of another run.
+    """
+    from medmllm.data.schema import image_root, read_manifest
+    from medmllm.evaluation.benchmarks.runner import run_benchmark, run_predictions, select_records
+    from medmllm.evaluation.predictor import DEFAULT_MAX_NEW_TOKENS, CheckpointPredictor
+
+    opts = dict(options or {})
+    if benchmark == "mllm-bench" and opts.get("image_root") is None and Path(data).is_file():
+        opts["image_root"] = str(image_root(data))
+    if batch_size < 1:
+        raise InputError(None, f"batch size must be at least 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise InputError(None, f"limit must be at least 1, got {limit}")
+    bench, rest = build_benchmark(benchmark, opts, flags)
+    out = Path(out_dir)
+    if callable(getattr(bench, "run_checkpoint", None)):
+        for p, what in ((checkpoint, "checkpoint"), (data, "data")):
+            if not Path(p).exists():
+                raise InputError(p, f"{what} not found")
+        run = dict(limit=limit, batch_size=batch_size, split=split, seed=seed, device=device, progress=progress,
+                   model=model_name, controls=None if controls is None else list(controls), **rest)
+        run = {k: v for k, v in run.items() if v is not None}
+        log.info("%s evaluates the checkpoint itself (run_checkpoint)", benchmark)
+        return bench.run_checkpoint(checkpoint, data, out, **_accepts(bench.run_checkpoint, run))
+    if references is not None:
+        flag = (flags or {}).get("references", "references")
+        if benchmark != "mllm-bench":
+            raise InputError(None, f"{flag} applies to mllm-bench only")
+        if not Path(references).is_file():
+            raise InputError(references, "references file not found")
+        if opts.get("judge") is None:
+            raise InputError(None, f"judging against {flag} needs {(flags or {}).get('judge', 'a judge')}")
+    records = read_manifest(data)
+    chosen, _ = select_records(bench, records, limit, split)
+    if not chosen:
+        where = f" of split '{split}'" if split else ""
+        raise InputError(data, f"no {benchmark} records{where} in this manifest (it holds: "
+                               f"{describe_records(records)})")
+    gen = {"max_new_tokens": DEFAULT_MAX_NEW_TOKENS.get(benchmark, 256), **(generation or {})}
+    if benchmark == "report" and opts.get("lang") is None:
+        from medmllm.evaluation.benchmarks.report import record_lang
+
+        langs = sorted({record_lang(r) for r in chosen})
+        if len(langs) > 1:
+            raise InputError(data, f"report records in several languages ({', '.join(langs)}): pick one with "
+                                   f"{(flags or {}).get('lang', 'lang')}")
+    ident = export_identity(checkpoint)
+    identity = {"benchmark": benchmark, "export": ident["config_hash"], "export_files": ident["files"],
+                "generation": gen, "seed": seed}
+    if benchmark == "seed-bench":  # the method changes the predictions themselves
+        bench.method = identity["method"] = getattr(bench, "method", None) or "likelihood"
+    out.mkdir(parents=True, exist_ok=True)
+    check_run_identity(out, identity)
+    pred_path = out / "predictions.jsonl"
+    before = _done_count(pred_path, {r["id"] for r in chosen})
+    predictor = CheckpointPredictor.load(checkpoint, image_root=image_root(data), device=device, dtype=dtype, **gen)
+    name = model_name or default_model_name(checkpoint)
+    config = {"export": ident, "generation": gen, "options": opts}
+    if benchmark == "mllm-bench":
+        run_predictions(bench, chosen, predictor, pred_path, batch_size=batch_size, progress=progress)
+        if references is None:
+            log.info("mllm-bench answers written to %s; judge them with --references", pred_path)
+            return {"benchmark": benchmark, "scored": False, "predictions": str(pred_path), "n": len(chosen),
+                    "resumed": before, "predicted": len(chosen) - before}
+        from medmllm.evaluation.benchmarks.results import score_file
+
+        if "cache" in inspect.signature(type(bench)).parameters and getattr(bench, "cache", None) is None:
+            bench.cache = out / "results.judgments.jsonl"
+        results = score_file(bench, pred_path, out / "results.json", references=references, model=name)
+    else:
+        results = run_benchmark(bench, records, predictor, out, model=name, data=str(data), batch_size=batch_size,
+                                limit=limit, split=split, seed=seed, controls=controls, config=config,
+                                progress=progress)
+    return {**results, "resumed": before, "predicted": len(chosen) - before}
