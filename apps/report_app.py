@@ -28,9 +28,10 @@ import gradio as gr
 from apps.backend import (DISCLAIMER, LANGUAGES, GenerationSettings, ReportBackend, ReportRequest, format_context,
                           parse_age, result_documents)
 from apps.examples import ExampleCase
-from apps.uploads import DEFAULT_MAX_UPLOAD_MB, UploadError, load_ct, load_xray
-from apps.viewer import PLANES, WINDOWS, plane_size, render_ct, render_xray, safe_metadata
 from apps.highlight import highlight_findings, label_text
+from apps.uploads import DEFAULT_MAX_UPLOAD_MB, UploadError, load_ct, load_xray, strip_dirs
+from apps.viewer import PLANES, WINDOWS, plane_size, render_ct, render_xray, safe_metadata
+from medmllm.errors import InputError
 
 log = logging.getLogger("medmllm.app")
 
@@ -193,6 +194,10 @@ class ReportApp:
                 if now - last >= self.stream_interval or not shown.strip():  # coalesce fast pieces
                     shown, last = text, now
                     yield gr.skip(), text, gr.skip(), gr.skip(), gr.skip()
+        except InputError as e:  # the model cannot take these inputs (e.g. no CT encoder, too few slices)
+            log.info("generation refused: %s", type(e).__name__)
+            yield _error(strip_dirs(str(e))), "", [], off, off
+            return
         except Exception as e:  # noqa: BLE001 - the page shows it; the app keeps serving
             log.error("generation failed: %s", type(e).__name__)
             yield f"⚠️ **Generation failed** ({_md_escape(type(e).__name__)}). Try again.", text, [], off, off

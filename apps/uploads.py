@@ -123,6 +123,11 @@ _cache = _ImageCache()
 _DIRS = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\s\\/:'\"]+)+[\\/]")
 
 
+def strip_dirs(text: str) -> str:
+    """``text`` with the folders of any absolute path removed (base names stay): no server paths in the page."""
+    return _DIRS.sub("", text)
+
+
 def _load(paths: list[str], name: str, max_bytes: int) -> Any:
     from medmllm.io import load_image
 
@@ -130,7 +135,7 @@ def _load(paths: list[str], name: str, max_bytes: int) -> Any:
         return load_image(paths[0] if len(paths) == 1 else paths, max_bytes=max_bytes)
     except InputError as e:
         problem = getattr(e, "problem", None) or str(e)
-        raise UploadError(name, _DIRS.sub("", problem)) from None  # no server folders in the page
+        raise UploadError(name, strip_dirs(problem)) from None
     except MemoryError:
         raise UploadError(name, "image too large to load") from None
     except Exception as e:  # noqa: BLE001 - hostile files must not take the app down

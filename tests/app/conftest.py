@@ -21,9 +21,9 @@ class FakeBackend:
 
     name = "fake"
 
-    def __init__(self, delay: float = 0.0, fail_on: str | None = None):
+    def __init__(self, delay: float = 0.0):
         self.delay = delay
-        self.fail_on = fail_on
+        self.fail_with = None  # an exception to raise after the first piece
         self.requests = []
 
     def text_for(self, request) -> str:
@@ -42,12 +42,12 @@ class FakeBackend:
     def stream(self, request):
         self.requests.append(request)
         text = self.text_for(request)
-        if self.fail_on and self.fail_on in text:
-            raise RuntimeError("backend failure")
         for i in range(0, len(text), 6):  # pieces of 6 characters, like a few tokens each
             if self.delay:
                 time.sleep(self.delay)
             yield text[i:i + 6]
+            if self.fail_with is not None:
+                raise self.fail_with
 
 
 class AppTools:

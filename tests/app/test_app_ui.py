@@ -104,6 +104,24 @@ def test_corrupt_upload_gives_a_message_then_a_valid_request_works(served, files
     assert status.startswith("Done in")
 
 
+def test_model_errors_are_shown_and_the_app_keeps_serving(served, files):
+    from medmllm.errors import InputError
+
+    _, backend, client = served
+    try:
+        backend.fail_with = InputError("/srv/cache/abc/cxr.dcm", "the model has no 'ct' encoder (it has: xray)")
+        status, report, *_ = generate(client, xray=files["xray"])
+        assert "cxr.dcm: the model has no 'ct' encoder" in status and "/srv/cache" not in status
+        assert report == ""
+        backend.fail_with = RuntimeError("CUDA out of memory at /srv/secret")
+        status, report, *_ = generate(client, xray=files["xray"])
+        assert "Generation failed** (RuntimeError)" in status and "/srv/secret" not in status
+    finally:
+        backend.fail_with = None
+    status, report, *_ = generate(client, xray=files["xray"])
+    assert status.startswith("Done in") and report.startswith("Findings: X-ray 96x80.")
+
+
 def test_limits_zip_bomb_and_oversized_upload(served, files):
     _, _, client = served
     status, report, *_ = generate(client, ct=[files["bomb"]])
