@@ -74,17 +74,23 @@ def describe_records(records: Sequence[dict[str, Any]]) -> str:
 
 
 def export_identity(checkpoint: str | os.PathLike) -> dict[str, Any]:
-    """The export's config hash and a fingerprint of its files (names and sizes)."""
-    from medmllm.config import config_hash
+    """A fingerprint of an export (its ``medmllm.yaml`` and the names and sizes of its files) and its provenance.
+
+    ``medmllm.yaml`` carries the config, the training metrics and provenance, so a retrained export
+    in the same folder gets another fingerprint; the weights themselves are not read (too slow for
+    large LLMs).
+
+    Raises:
+        InputError: the folder is missing or is not a medmllm export.
+    """
     from medmllm.models.checkpoint import read_export
 
     root, doc = read_export(checkpoint)
-    h = hashlib.sha256()
+    h = hashlib.sha256((root / "medmllm.yaml").read_bytes())
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name != "README.md":
+        if p.is_file() and p.name not in ("README.md", "medmllm.yaml"):
             h.update(f"{p.relative_to(root).as_posix()}:{p.stat().st_size};".encode())
-    return {"config_hash": config_hash({"model": doc.get("model"), "checkpoint": doc.get("checkpoint")}),
-            "files": h.hexdigest()[:16], "provenance": doc.get("provenance")}
+    return {"hash": h.hexdigest()[:16], "provenance": doc.get("provenance")}
 
 
 def check_run_identity(out_dir: Path, identity: dict[str, Any]) -> None:
@@ -154,13 +160,14 @@ def evaluate(checkpoint: str | os.PathLike, benchmark: str, data: str | os.PathL
         InputError: unknown benchmark, inapplicable option, missing/invalid manifest or export, a
             manifest without the benchmark's records, an ``out_dir`` of another run.
     """
-    from medmllm.data.schema import image_root, read_manifest
-    from medmllm.evaluation.benchmarks.runner import run_benchmark, run_predictions, select_records
+    from medmllm.data.schema import image_root
+    from medmllm.evaluation.benchmarks.runner import run_benchmark, run_predictions
     from medmllm.evaluation.predictor import DEFAULT_MAX_NEW_TOKENS, CheckpointPredictor
 
+    flags = flags or {}
     opts = dict(options or {})
     if benchmark == "mllm-bench" and opts.get("image_root") is None and Path(data).is_file():
-        opts["image_root"] = str(image_root(data))
+        opts["image_root"] = str(image_root(data))  # the judge may look at the question's image
     if batch_size < 1:
         raise InputError(None, f"batch size must be at least 1, got {batch_size}")
     if limit is not None and limit < 1:
@@ -168,61 +175,80 @@ def evaluate(checkpoint: str | os.PathLike, benchmark: str, data: str | os.PathL
     bench, rest = build_benchmark(benchmark, opts, flags)
     out = Path(out_dir)
     if callable(getattr(bench, "run_checkpoint", None)):
-        for p, what in ((checkpoint, "checkpoint"), (data, "data")):
-            if not Path(p).exists():
-                raise InputError(p, f"{what} not found")
         run = dict(limit=limit, batch_size=batch_size, split=split, seed=seed, device=device, progress=progress,
                    model=model_name, controls=None if controls is None else list(controls), **rest)
-        run = {k: v for k, v in run.items() if v is not None}
-        log.info("%s evaluates the checkpoint itself (run_checkpoint)", benchmark)
-        return bench.run_checkpoint(checkpoint, data, out, **_accepts(bench.run_checkpoint, run))
-    if references is not None:
-        flag = (flags or {}).get("references", "references")
-        if benchmark != "mllm-bench":
-            raise InputError(None, f"{flag} applies to mllm-bench only")
-        if not Path(references).is_file():
-            raise InputError(references, "references file not found")
-        if opts.get("judge") is None:
-            raise InputError(None, f"judging against {flag} needs {(flags or {}).get('judge', 'a judge')}")
-    records = read_manifest(data)
-    chosen, _ = select_records(bench, records, limit, split)
-    if not chosen:
-        where = f" of split '{split}'" if split else ""
-        raise InputError(data, f"no {benchmark} records{where} in this manifest (it holds: "
-                               f"{describe_records(records)})")
+        return _run_hook(bench, checkpoint, data, out, run)
+    _check_references(benchmark, references, opts, flags)
+    records, chosen = _records(bench, data, limit, split, opts, flags)
     gen = {"max_new_tokens": DEFAULT_MAX_NEW_TOKENS.get(benchmark, 256), **(generation or {})}
-    if benchmark == "report" and opts.get("lang") is None:
-        from medmllm.evaluation.benchmarks.report import record_lang
-
-        langs = sorted({record_lang(r) for r in chosen})
-        if len(langs) > 1:
-            raise InputError(data, f"report records in several languages ({', '.join(langs)}): pick one with "
-                                   f"{(flags or {}).get('lang', 'lang')}")
     ident = export_identity(checkpoint)
-    identity = {"benchmark": benchmark, "export": ident["config_hash"], "export_files": ident["files"],
-                "generation": gen, "seed": seed}
+    identity = {"benchmark": benchmark, "export": ident["hash"], "generation": gen, "seed": seed}
     if benchmark == "seed-bench":  # the method changes the predictions themselves
         bench.method = identity["method"] = getattr(bench, "method", None) or "likelihood"
     out.mkdir(parents=True, exist_ok=True)
     check_run_identity(out, identity)
     pred_path = out / "predictions.jsonl"
-    before = _done_count(pred_path, {r["id"] for r in chosen})
+    counts = {"resumed": _done_count(pred_path, {r["id"] for r in chosen})}
+    counts["predicted"] = len(chosen) - counts["resumed"]
     predictor = CheckpointPredictor.load(checkpoint, image_root=image_root(data), device=device, dtype=dtype, **gen)
     name = model_name or default_model_name(checkpoint)
-    config = {"export": ident, "generation": gen, "options": opts}
-    if benchmark == "mllm-bench":
-        run_predictions(bench, chosen, predictor, pred_path, batch_size=batch_size, progress=progress)
-        if references is None:
-            log.info("mllm-bench answers written to %s; judge them with --references", pred_path)
-            return {"benchmark": benchmark, "scored": False, "predictions": str(pred_path), "n": len(chosen),
-                    "resumed": before, "predicted": len(chosen) - before}
-        from medmllm.evaluation.benchmarks.results import score_file
-
-        if "cache" in inspect.signature(type(bench)).parameters and getattr(bench, "cache", None) is None:
-            bench.cache = out / "results.judgments.jsonl"
-        results = score_file(bench, pred_path, out / "results.json", references=references, model=name)
-    else:
+    if benchmark != "mllm-bench":
         results = run_benchmark(bench, records, predictor, out, model=name, data=str(data), batch_size=batch_size,
-                                limit=limit, split=split, seed=seed, controls=controls, config=config,
-                                progress=progress)
-    return {**results, "resumed": before, "predicted": len(chosen) - before}
+                                limit=limit, split=split, seed=seed, controls=controls,
+                                config={"export": ident, "generation": gen, "options": opts}, progress=progress)
+        return {**results, **counts}
+    run_predictions(bench, chosen, predictor, pred_path, batch_size=batch_size, progress=progress)
+    if references is None:
+        log.info("mllm-bench answers written to %s; judge them with --references", pred_path)
+        return {"benchmark": benchmark, "scored": False, "predictions": str(pred_path), "n": len(chosen), **counts}
+    from medmllm.evaluation.benchmarks.results import score_file
+
+    if getattr(bench, "cache", None) is None:
+        bench.cache = out / "results.judgments.jsonl"  # judgments are reused by a rerun
+    return {**score_file(bench, pred_path, out / "results.json", references=references, model=name), **counts}
+
+
+def _run_hook(bench: Any, checkpoint: str | os.PathLike, data: str | os.PathLike, out: Path,
+              run: dict[str, Any]) -> dict[str, Any]:
+    """Call a benchmark's ``run_checkpoint`` with the settings it takes (None values dropped)."""
+    for p, what in ((checkpoint, "checkpoint"), (data, "data")):
+        if not Path(p).exists():
+            raise InputError(p, f"{what} not found")
+    run = {k: v for k, v in run.items() if v is not None}
+    log.info("%s evaluates the checkpoint itself (run_checkpoint)", type(bench).__name__)
+    return bench.run_checkpoint(checkpoint, data, out, **_accepts(bench.run_checkpoint, run))
+
+
+def _check_references(benchmark: str, references: str | os.PathLike | None, opts: dict[str, Any],
+                      flags: dict[str, str]) -> None:
+    if references is None:
+        return
+    flag = flags.get("references", "references")
+    if benchmark != "mllm-bench":
+        raise InputError(None, f"{flag} applies to mllm-bench only")
+    if not Path(references).is_file():
+        raise InputError(references, "references file not found")
+    if opts.get("judge") is None:
+        raise InputError(None, f"judging against {flag} needs {flags.get('judge', 'a judge')}")
+
+
+def _records(bench: Any, data: str | os.PathLike, limit: int | None, split: str | None, opts: dict[str, Any],
+             flags: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The manifest's records and the ones the benchmark will run; a manifest without them is an error."""
+    from medmllm.data.schema import read_manifest
+    from medmllm.evaluation.benchmarks.runner import select_records
+
+    records = read_manifest(data)
+    chosen, _ = select_records(bench, records, limit, split)
+    if not chosen:
+        where = f" of split '{split}'" if split else ""
+        raise InputError(data, f"no {bench.name} records{where} in this manifest (it holds: "
+                               f"{describe_records(records)})")
+    if bench.name == "report" and opts.get("lang") is None:
+        from medmllm.evaluation.benchmarks.report import record_lang
+
+        langs = sorted({record_lang(r) for r in chosen})
+        if len(langs) > 1:
+            raise InputError(data, f"report records in several languages ({', '.join(langs)}): pick one with "
+                                   f"{flags.get('lang', 'lang')}")
+    return records, chosen
