@@ -157,7 +157,7 @@ def generate(out: str | os.PathLike, cases: int, seed: int = 0, config: SynthCon
     tmp = root / f".{MARKER}.tmp"
     tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     os.replace(tmp, root / MARKER)
-    log.info("wrote %d cases, %d manifest records to %s", cases, len(records), root)
+    log.debug("wrote %d cases, %d manifest records to %s", cases, len(records), root)
     return summary
 
 

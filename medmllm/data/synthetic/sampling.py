@@ -217,15 +217,21 @@ def _detail(key: str, rng: np.random.Generator, anat: Anatomy, keys: list[str]) 
     if base == "hyperinflation":
         return {"dome_drop": round(u(0.13, 0.18), 3)}
     if base == "nodule":
-        free = [lo for lo in LOBES if f"consolidation:{lo}" not in keys]  # never hidden inside a consolidation
-        lobe = str(free[int(rng.integers(len(free)))])
-        c = LOBE_CENTRES[lobe]
+        # a peripheral nodule in the mid zones, clear of the heart, hila, clavicles and diaphragm;
+        # never inside a consolidated lobe. Its lobe follows from where it lies.
+        from .phantom import lobe_of
+
+        for _ in range(20):
+            side = -1.0 if rng.random() < 0.5 else 1.0
+            x, y, z = side * u(0.44, 0.58), u(-0.22, 0.28), u(-0.18, 0.42)
+            lobe = LOBES[int(lobe_of(np.float32(z), np.float32(y), np.float32(x))) - 1]
+            if f"consolidation:{lobe}" not in keys:
+                break
         # at least ~0.25 body units across (up to 30 mm), so that it covers several pixels at 64 x 64
         diameter_mm = round(float(min(30.0, max(u(14, 28), 0.25 * anat.scale_mm))), 0)
         return {"lobe": lobe, "side": side_of(f"consolidation:{lobe}"), "diameter_mm": diameter_mm,
                 "radius": round(diameter_mm / 2.0 / anat.scale_mm, 4),
-                "centre": [round(c[0] + u(-0.08, 0.08), 3), round(c[1] + u(-0.08, 0.08), 3),
-                           round(c[2] + u(-0.1, 0.1), 3)], "hu": round(u(60, 100), 1)}
+                "centre": [round(x, 3), round(y, 3), round(z, 3)], "hu": round(u(60, 100), 1)}
     raise KeyError(key)
 
 
