@@ -58,10 +58,12 @@ def add_arguments(parser):
     parser.add_argument("--model", metavar="NAME", help="model name in the results (default: the export folder's name)")
     parser.add_argument("--lang", choices=("en", "zh"), help="report: only records of this language; clinical: "
                         "force one language")
-    parser.add_argument("--protocol", choices=("coco", "r2gen"), help="report/clinical: NLG text protocol (default coco)")
+    parser.add_argument("--protocol", choices=("coco", "r2gen"),
+                        help="report/clinical: NLG text protocol (default coco)")
     parser.add_argument("--uncertain", choices=("positive", "negative"),
                         help="report/clinical: what uncertain findings count as (default positive)")
-    parser.add_argument("--references", metavar="P.jsonl", help="mllm-bench: the other model's answers to judge against")
+    parser.add_argument("--references", metavar="P.jsonl",
+                        help="mllm-bench: the other model's answers to judge against")
     parser.add_argument("--judge", metavar="SPEC", help="mllm-bench: http(s)://URL, hf:DIR or checkpoint:DIR")
     parser.add_argument("--judge-model", metavar="NAME", help="mllm-bench: model name sent to the endpoint")
 

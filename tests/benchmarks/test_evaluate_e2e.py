@@ -109,7 +109,8 @@ def seed_release(tmp_path, brightness):
         qs.append({"answer": answer, "choice_a": "dark", "choice_b": "bright", "choice_c": "grey", "choice_d": "blue",
                    "data_id": f"{i}.jpg", "data_type": "image", "question": brightness.question,
                    "question_id": str(i), "question_type_id": 3})
-    (tmp_path / "SEED-Bench.json").write_text(json.dumps({"question_type": {"Instance Attributes": 3}, "questions": qs}))
+    release = {"question_type": {"Instance Attributes": 3}, "questions": qs}
+    (tmp_path / "SEED-Bench.json").write_text(json.dumps(release))
     return tmp_path / "SEED-Bench.json"
 
 
@@ -153,6 +154,7 @@ def test_seed_generation_and_scienceqa_match_rescoring(tmp_path, cli, tiny_expor
             assert again.get(key) == res.get(key), key
     seed = json.loads((tmp_path / "seed-bench" / "results.json").read_text())
     assert seed["method"] == "generation" and "letter extracted" in seed["rule"] and seed["skipped"] == 0
-    assert all(r["method"] == "generation" and "losses" not in r for r in jsonl.read(tmp_path / "seed-bench" / "predictions.jsonl"))
+    rows = jsonl.read(tmp_path / "seed-bench" / "predictions.jsonl")
+    assert all(r["method"] == "generation" and "losses" not in r for r in rows)
     sqa = jsonl.read(tmp_path / "scienceqa" / "predictions.jsonl")
     assert {r["pid"]: r["has_image"] for r in sqa} == {"1": True, "2": False, "3": False}

@@ -38,7 +38,8 @@ def test_one_line_errors(tmp_path, cli):
     one_line(cli(*base, "--benchmark", "mme"), f"{ck}: checkpoint folder not found")
     one_line(cli(*base[:2], fake_export(tmp_path / "exp"), *base[3:], "--benchmark", "mme"),
              "medmllm.yaml: not a medmllm export")
-    one_line(cli(*base, "--benchmark", "seed-bench"), f"{data}: no seed-bench records in this manifest (it holds: mme 2)")
+    one_line(cli(*base, "--benchmark", "seed-bench"),
+             f"{data}: no seed-bench records in this manifest (it holds: mme 2)")
     one_line(cli(*base, "--benchmark", "mme", "--split", "val"), "no mme records of split 'val'")
     one_line(cli(*base, "--benchmark", "mme", "--method", "likelihood"), "--method does not apply to mme")
     one_line(cli(*base, "--benchmark", "report", "--judge", "http://x"), "--judge does not apply to report")

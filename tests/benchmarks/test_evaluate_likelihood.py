@@ -23,7 +23,8 @@ def seed_bench_release(tmp_path, brightness, n=8):
         answer = "ABCD"[opts.index("bright" if bright else "dark")]
         questions.append({"answer": answer, "choice_a": opts[0], "choice_b": opts[1], "choice_c": opts[2],
                           "choice_d": opts[3], "data_id": f"{i}.jpg", "data_type": "image",
-                          "question": brightness.question, "question_id": f"q{i}", "question_type_id": 1 if i < 4 else 3})
+                          "question": brightness.question, "question_id": f"q{i}",
+                          "question_type_id": 1 if i < 4 else 3})
     release = tmp_path / "SEED-Bench.json"
     release.write_text(json.dumps({"question_type": {"Scene Understanding": 1, "Instance Attributes": 3},
                                    "questions": questions}))

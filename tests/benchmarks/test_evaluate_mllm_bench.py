@@ -22,8 +22,8 @@ def judge_url():
             content = body["messages"][-1]["content"]
             text = content[0]["text"] if isinstance(content, list) else content
             first = text.split("[Answer A]\n")[1].split("\n\n[Answer B]")[0]
-            seen.append({"first": first, "images": sum(1 for p in content if isinstance(p, dict)
-                                                       and p.get("type") == "image_url") if isinstance(content, list) else 0})
+            images = [p for p in content if p.get("type") == "image_url"] if isinstance(content, list) else []
+            seen.append({"first": first, "images": len(images)})
             verdict = "[[B]]" if first.startswith("I do not know") else "[[A]]"
             data = json.dumps({"choices": [{"message": {"content": f"Reasoning. {verdict}"}}]}).encode()
             self.send_response(200)
@@ -59,7 +59,8 @@ def test_mllm_bench_answers_then_judged_both_orders(tmp_path, cli, tiny_exports,
     assert r.code == 0, r
     assert "3 answers (0 already there, 3 new); judge them with --references" in r.out
     rows = jsonl.read(tmp_path / "out" / "predictions.jsonl")
-    assert [x["prediction"] for x in rows] == ["bright", "dark", "bright"] and not (tmp_path / "out" / "results.json").exists()
+    assert [x["prediction"] for x in rows] == ["bright", "dark", "bright"]
+    assert not (tmp_path / "out" / "results.json").exists()
     other = jsonl.write(tmp_path / "other.jsonl", [{"question_id": str(i), "question": brightness.question,
                                                    "prediction": "I do not know."} for i in range(3)])
     r = cli(*base, "--references", other, "--judge", url, "--judge-model", "fake", "--quiet")
@@ -90,7 +91,8 @@ def test_load_predictor_is_the_runner_and_judge_view_of_an_export(tmp_path, tiny
     assert isinstance(p, CheckpointPredictor) and p.generate([]) == []
     assert p.generate([rec, rec]) == ["bright", "bright"]
     direct = Predictor.from_pretrained(trained)
-    assert p.choice_losses(rec, ["bright", "dark"]) == direct.choice_losses(rec, ["bright", "dark"], root=tmp_path / "img")
+    want = direct.choice_losses(rec, ["bright", "dark"], root=tmp_path / "img")
+    assert p.choice_losses(rec, ["bright", "dark"]) == want and want[0] < want[1]
     judge = make_judge(f"checkpoint:{trained}")
     assert isinstance(judge, PredictorJudge) and judge.predictor.generation == {"max_new_tokens": 512}
     assert judge.sees_images is False

@@ -80,7 +80,7 @@ def extract_letter(text: Any, n_choices: int | None = None) -> str | None:
 
 
 class Predictor(Protocol):
-    """What a benchmark run needs from a model (the lead wraps a MedMLLM checkpoint in one).
+    """What a benchmark run needs from a model (``medmllm.evaluation.predictor.CheckpointPredictor`` wraps an export).
 
     ``generate`` gets manifest records (messages end with the user's turn) and returns one answer
     text per record. ``choice_losses`` returns, for each choice text, the mean token loss of the
