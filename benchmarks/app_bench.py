@@ -3,8 +3,9 @@ and N concurrent clients served without error.
 
     python benchmarks/app_bench.py [--checkpoint DIR] [--runs 3] [--max-new-tokens 128] [--clients 4]
 
-Default checkpoint: the quickstart export (`make demo`); without one, a tiny random model is built
-(numbers then measure the app's overhead, not a useful model). The baseline, run in the same process,
+Default checkpoint: the quickstart export (`make demo`); without one, a random-init model of the
+quickstart's size is built (resnet2d X-ray encoder at 128x128 + MLP connector + Llama hidden 192,
+3 layers): the same compute per token, but it writes exactly --max-new-tokens tokens of noise. The baseline, run in the same process,
 is ``Predictor.stream`` called directly on the same inputs; ratios are app / baseline.
 """
 
@@ -26,6 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+QUICKSTART_SIZE = {
+    "modalities": {"xray": {"encoder": {"name": "resnet2d", "image_size": 128, "channels": 1},
+                            "connector": {"name": "mlp2x_gelu"}}},
+    "llm": {"name": "tiny", "family": "llama", "hidden_size": 192, "num_layers": 3, "num_heads": 4, "seed": 0},
+    "max_length": 512,
+}
+
+
 def _checkpoint(arg: str | None, tmp: Path) -> tuple[Path, str]:
     from medmllm.commands.app import quickstart_export_dir
 
@@ -35,12 +44,11 @@ def _checkpoint(arg: str | None, tmp: Path) -> tuple[Path, str]:
         return quickstart_export_dir(), "quickstart"
     import torch
 
-    from medmllm.config import load_config
     from medmllm.models.mllm import MedMLLM
 
     torch.manual_seed(0)
-    MedMLLM.build(load_config(ROOT / "configs" / "tiny.yaml")["model"]).save_pretrained(tmp / "tiny")
-    return tmp / "tiny", "tiny random model (no quickstart export found)"
+    MedMLLM.build(QUICKSTART_SIZE).save_pretrained(tmp / "quickstart-size")
+    return tmp / "quickstart-size", "random init, no quickstart export found"
 
 
 def _direct(backend, request) -> tuple[float, float]:
@@ -105,8 +113,10 @@ def main() -> int:
     try:
         _direct(backend, request)  # warm-up: first call loads lazily-imported parts
         _via_app(app.blocks.local_url, args)
-        base = [_direct(backend, request) for _ in range(a.runs)]
-        via = [_via_app(app.blocks.local_url, args) for _ in range(a.runs)]
+        base, via = [], []
+        for _ in range(a.runs):  # interleaved, so that load from other jobs hits both alike
+            base.append(_direct(backend, request))
+            via.append(_via_app(app.blocks.local_url, args))
         upload = statistics.median(_upload(app.blocks.local_url, xray) for _ in range(a.runs))
         results, errors = [], []
 
