@@ -65,9 +65,14 @@ class ReportRequest:
 
 @runtime_checkable
 class ReportBackend(Protocol):
-    """Anything that turns a request into streamed text pieces (concatenated they are the answer)."""
+    """Anything that turns a request into streamed text pieces (concatenated they are the answer).
+
+    ``modalities`` names the image slots the model reads (``xray``, ``ct``); the app leaves the
+    others out of the request and says so in the page.
+    """
 
     name: str
+    modalities: frozenset[str]
 
     def stream(self, request: ReportRequest) -> Iterator[str]:
         """Yield the generated text piece by piece."""
@@ -181,6 +186,7 @@ class PredictorBackend:
         self.checkpoint = os.fspath(checkpoint)
         self.predictor = Predictor.from_pretrained(self.checkpoint)
         self.name = os.path.basename(os.path.normpath(self.checkpoint)) or "model"
+        self.modalities = frozenset(self.predictor.pipelines)
 
     def stream(self, request: ReportRequest) -> Iterator[str]:
         import torch

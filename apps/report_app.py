@@ -129,7 +129,7 @@ class ReportApp:
 
     # ---- generation ---------------------------------------------------------------------
     def _request(self, xray_file, ct_files, age, sex, outpatient, inpatient, task, question, language,
-                 max_new_tokens, temperature, top_p, seed) -> tuple[ReportRequest, dict]:
+                 max_new_tokens, temperature, top_p, seed) -> tuple[ReportRequest, dict, str]:
         language = language if language in LANGUAGES else "en"
         xray_paths, ct_paths = _paths(xray_file), _paths(ct_files)
         question = (question or "").strip() if task == "question" else ""
@@ -151,10 +151,21 @@ class ReportApp:
         images = {name: safe_metadata(im.meta, kind=im.kind, source_format=im.source_format,
                                       shape=im.array.shape, spacing=im.spacing)
                   for name, im in (("xray", xray), ("ct", ct)) if im is not None}
+        readable = getattr(self.backend, "modalities", frozenset(("xray", "ct")))
+        names = {"xray": "X-ray", "ct": "CT"}
+        unused = [m for m, given in (("xray", xray_paths), ("ct", ct_paths)) if given and m not in readable]
+        if unused and len(unused) == bool(xray_paths) + bool(ct_paths):
+            only = " and ".join(names[m] for m in sorted(readable)) or "no images"
+            raise UploadError("model", f"this model reads {only} only; the {names[unused[0]]} cannot be used")
+        note = " ".join(f"(The {names[m]} is shown but not used: this model reads no {names[m]}.)" for m in unused)
+        if "xray" in unused:
+            xray, xray_paths = None, []
+        if "ct" in unused:
+            ct, ct_paths = None, []
         ct_source = None if not ct_paths else ct_paths[0] if len(ct_paths) == 1 else {"path": ct_paths}
         return ReportRequest(xray=xray, ct=ct, xray_source=xray_paths[0] if xray_paths else None,
                              ct_source=ct_source, context=context, question=question or None,
-                             language=language, settings=settings), images
+                             language=language, settings=settings), images, note
 
     def _save(self, txt: str, doc: dict) -> tuple[str, str]:
         self._prune()
@@ -175,7 +186,7 @@ class ReportApp:
         """Stream ``(status, report, findings, txt, json)`` updates for one request."""
         off = gr.DownloadButton(value=None, interactive=False)
         try:
-            request, images = self._request(xray_file, ct_files, age, sex, outpatient, inpatient, task,
+            request, images, note = self._request(xray_file, ct_files, age, sex, outpatient, inpatient, task,
                                             question, language, max_new_tokens, temperature, top_p, seed)
         except UploadError as e:
             log.info("request rejected: %s", type(e).__name__)
@@ -183,7 +194,7 @@ class ReportApp:
             return
         log.info("generate: task=%s lang=%s xray=%s ct=%s", request.task, request.language,
                  request.xray is not None, request.ct is not None)
-        yield "Generating…", "", [], off, off
+        yield f"Generating… {note}".strip(), "", [], off, off
         t0 = last = time.perf_counter()
         text, pieces, shown = "", 0, ""
         try:
@@ -214,7 +225,7 @@ class ReportApp:
         txt, doc = result_documents(request, text, labels, self.backend.name, seconds, images)
         txt_path, json_path = self._save(txt, doc)
         log.info("generate: done, %d pieces in %.2f s", pieces, seconds)
-        yield (f"Done in {seconds:.1f} s. {DISCLAIMER[request.language]}", text,
+        yield (f"Done in {seconds:.1f} s. {note + ' ' if note else ''}{DISCLAIMER[request.language]}", text,
                highlight_findings(labels, request.language),
                gr.DownloadButton(value=txt_path, interactive=True),
                gr.DownloadButton(value=json_path, interactive=True))

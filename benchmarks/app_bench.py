@@ -5,8 +5,9 @@ and N concurrent clients served without error.
 
 Default checkpoint: the quickstart export (`make demo`); without one, a random-init model of the
 quickstart's size is built (resnet2d X-ray encoder at 128x128 + MLP connector + Llama hidden 192,
-3 layers): the same compute per token, but it writes exactly --max-new-tokens tokens of noise. The baseline, run in the same process,
-is ``Predictor.stream`` called directly on the same inputs; ratios are app / baseline.
+3 layers): the same compute per token, but it writes exactly --max-new-tokens tokens of noise.
+The baseline, run in the same process, is ``Predictor.stream`` called directly on the same inputs;
+ratios are app / baseline.
 """
 
 from __future__ import annotations

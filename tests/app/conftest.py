@@ -20,6 +20,7 @@ class FakeBackend:
     """Deterministic stand-in for a model: a report that names what it was given, word by word."""
 
     name = "fake"
+    modalities = frozenset(("xray", "ct"))
 
     def __init__(self, delay: float = 0.0):
         self.delay = delay

@@ -122,6 +122,19 @@ def test_model_errors_are_shown_and_the_app_keeps_serving(served, files):
     assert status.startswith("Done in") and report.startswith("Findings: X-ray 96x80.")
 
 
+def test_images_the_model_cannot_read_are_left_out_with_a_note(served, files):
+    _, backend, client = served
+    try:
+        backend.modalities = frozenset({"xray"})
+        status, report, *_ = generate(client, xray=files["xray"], ct=[files["nifti"]])
+        assert report.startswith("Findings: X-ray 96x80.") and "CT" not in report  # only the X-ray went in
+        assert "The CT is shown but not used" in status
+        status, report, *_ = generate(client, ct=[files["nifti"]])
+        assert "this model reads X-ray only" in status and report == ""
+    finally:
+        del backend.modalities  # back to the class attribute
+
+
 def test_limits_zip_bomb_and_oversized_upload(served, files):
     _, _, client = served
     status, report, *_ = generate(client, ct=[files["bomb"]])
