@@ -8,6 +8,12 @@ Each entry also records its content hash and config hash, checked again on read.
 safetensors files written to a temporary name and renamed into place (atomic; safe with several
 DataLoader workers). Content hashes are remembered per file by ``(size, mtime, ctime, inode)``,
 in memory and on disk, so a second epoch does not re-read the bytes of unchanged files.
+
+:class:`MemoryCache` keeps preprocessed tensors in memory as well (least recently used out first,
+bounded in bytes): a dataset that fits is decoded once per process, and later epochs neither hash
+files nor read cache entries. Its entries are checked against the file's (or the series folder's)
+size, mtime and inode on every read; the writers of this project replace files by renaming, which
+also changes the folder's mtime.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import logging
 import os
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,9 +34,25 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = "1"
 
 
-def _stat_key(path: Path) -> str:
-    st = path.stat()
+def _stat_key(path: Path | str, st: os.stat_result | None = None) -> str:
+    st = st or os.stat(path)
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+def _walk_files(root: str) -> list[tuple[str, str, os.stat_result]]:
+    """``(relative posix name, full path, stat)`` of every file under ``root``, sorted by name."""
+    out, stack = [], [("", root)]
+    while stack:
+        rel, folder = stack.pop()
+        with os.scandir(folder) as it:
+            for e in it:
+                name = f"{rel}{e.name}"
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((name + "/", e.path))
+                elif e.is_file():
+                    out.append((name, e.path, e.stat()))
+    out.sort(key=lambda t: t[0])
+    return out
 
 
 class TensorCache:
@@ -50,10 +73,10 @@ class TensorCache:
         self._memo: dict[str, tuple[str, str]] = {}
 
     # ---- content hashes -------------------------------------------------------------------------
-    def file_hash(self, path: Path) -> str:
+    def file_hash(self, path: Path | str, st: os.stat_result | None = None) -> str:
         """sha256 of a file's bytes, remembered while the file's size/mtime/ctime/inode stay the same."""
-        full = str(path.resolve())
-        stat = _stat_key(path)
+        full = os.path.realpath(path)
+        stat = _stat_key(full, st)
         hit = self._memo.get(full)
         if hit and hit[0] == stat:
             return hit[1]
@@ -71,16 +94,17 @@ class TensorCache:
         try:
             _atomic_write_bytes(memo_file, json.dumps({"path": full, "stat": stat, "sha256": digest}).encode())
         except OSError as e:
-            log.debug("could not remember the hash of %s: %s", path.name, e)
+            log.debug("could not remember the hash of %s: %s", os.path.basename(full), e)
         return digest
 
     def content_hash(self, source: str | os.PathLike) -> str:
         """Hash of a file, or of every file (names and bytes) under a folder."""
-        p = Path(source)
-        if p.is_dir():
+        p = os.fspath(source)
+        if os.path.isdir(p):
+            root = os.path.realpath(p)
             h = hashlib.sha256(b"dir")
-            for f in sorted(x for x in p.rglob("*") if x.is_file()):
-                h.update(f.relative_to(p).as_posix().encode() + b"\0" + self.file_hash(f).encode())
+            for rel, full, st in _walk_files(root):
+                h.update(rel.encode() + b"\0" + self.file_hash(full, st).encode())
             return h.hexdigest()
         return self.file_hash(p)
 
@@ -135,6 +159,67 @@ class TensorCache:
         x = compute(source)
         self.put(key, content, config_hash, x)
         return x
+
+
+def stat_stamp(path: str | os.PathLike) -> tuple[int, int, int]:
+    """``(size, mtime_ns, inode)`` of a file or folder (raises ``FileNotFoundError``)."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+class MemoryCache:
+    """Preprocessed tensors in memory, least recently used out first, at most ``max_bytes`` in all.
+
+    Keys are any hashable (the dataset uses ``(path, series, config hash)``); each entry carries a
+    ``stamp`` (:func:`stat_stamp` of its file) and is returned only while the stamp is the same.
+    Pickling (DataLoader workers) gives an empty cache with the same budget.
+
+    Args:
+        max_bytes: memory budget of this process.
+
+    Attributes:
+        hits, misses, bytes: counters and the bytes held.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = int(max_bytes)
+        self._entries: OrderedDict[Any, tuple[Any, torch.Tensor]] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"max_bytes": self.max_bytes}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["max_bytes"])
+
+    def get(self, key: Any, stamp: Any) -> torch.Tensor | None:
+        """The tensor stored under ``key`` with this ``stamp``, or None."""
+        hit = self._entries.get(key)
+        if hit is None or hit[0] != stamp:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return hit[1]
+
+    def put(self, key: Any, stamp: Any, x: torch.Tensor) -> None:
+        """Keep ``x`` (evicting the least recently used entries); tensors over the budget are not kept."""
+        size = x.numel() * x.element_size()
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old[1].numel() * old[1].element_size()
+        if size > self.max_bytes:
+            return
+        while self.bytes + size > self.max_bytes and self._entries:
+            _, (_, y) = self._entries.popitem(last=False)
+            self.bytes -= y.numel() * y.element_size()
+        self._entries[key] = (stamp, x)
+        self.bytes += size
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -5,7 +5,9 @@ The batch (INTERFACES.md): ``{"ids", "input_ids" (B, T), "attention_mask" (B, T)
 modality are stacked sample-major in placeholder order. An AnyRes X-ray ``(V, C, H, W)`` counts as
 one placeholder whose token count is the sum over its V views; its views become V consecutive rows
 of ``pixel_values["xray"]`` with the same sample index. Samples that already carry ``input_ids``
-and ``token_labels`` (pre-tokenised streaming chunks) are only padded.
+and ``token_labels`` (pre-tokenised streaming chunks) are only padded. Encoded conversations are
+remembered (as int32 tensors, keyed by the messages and image-token counts, which with the
+collator's fixed tokenizer and settings decide the result), so later epochs do not tokenise again.
 """
 
 from __future__ import annotations
@@ -43,11 +45,12 @@ class Collator:
         padding_side: ``right`` for training, ``left`` for batched generation.
         add_generation_prompt: end each sample ready for the assistant's reply (generation / scoring).
         system_prompt: system message for samples without one.
+        memo_size: most encoded conversations remembered (0: none).
     """
 
     def __init__(self, tokenizer: Any, num_image_tokens: Callable[[str, tuple], int], max_length: int | None,
                  padding_side: str = "right", *, add_generation_prompt: bool = False,
-                 system_prompt: str | None = None):
+                 system_prompt: str | None = None, memo_size: int = 200_000):
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be left or right, got {padding_side!r}")
         self.tokenizer = tokenizer
@@ -60,6 +63,8 @@ class Collator:
         self.pad_id = int(pad if pad is not None else 0)
         self.dropped = 0
         self._tokens: dict[tuple, int] = {}
+        self.memo_size = int(memo_size)
+        self._memo: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def image_tokens(self, modality: str, x: torch.Tensor) -> int:
         """LLM tokens of one image tensor (summed over AnyRes views)."""
@@ -81,11 +86,27 @@ class Collator:
                                   system_prompt=self.system_prompt)
         return enc.input_ids, enc.labels
 
+    def encode_tensors(self, sample: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`encode` as int32 tensors ``(T,)``, remembered per conversation and image-token counts."""
+        if ("input_ids" in sample and "token_labels" in sample) or not self.memo_size:
+            ids, labels = self.encode(sample)
+            return torch.tensor(ids, dtype=torch.int32), torch.tensor(labels, dtype=torch.int32)
+        counts = tuple((m, tuple(self.image_tokens(m, x) for x in xs))
+                       for m, xs in sorted((sample.get("pixels") or {}).items()))
+        key = (tuple((m.get("role"), m.get("content")) for m in sample["messages"]), counts)
+        hit = self._memo.get(key)
+        if hit is None:
+            ids, labels = self.encode(sample)
+            hit = torch.tensor(ids, dtype=torch.int32), torch.tensor(labels, dtype=torch.int32)
+            if len(self._memo) < self.memo_size:
+                self._memo[key] = hit
+        return hit
+
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         kept, encoded = [], []
         for s in samples:
             try:
-                encoded.append(self.encode(s))
+                encoded.append(self.encode_tensors(s))
                 kept.append(s)
             except ConversationTooLongError as e:
                 self.dropped += 1
@@ -101,8 +122,8 @@ class Collator:
         for i, (ids, labs) in enumerate(encoded):
             n = len(ids)
             sl = slice(width - n, width) if self.padding_side == "left" else slice(0, n)
-            input_ids[i, sl] = torch.tensor(ids, dtype=torch.long)
-            labels[i, sl] = torch.tensor(labs, dtype=torch.long)
+            input_ids[i, sl] = ids
+            labels[i, sl] = labs
             attention[i, sl] = 1
         pixel_values, sample_index = self._pixels(kept)
         return {"ids": [s["id"] for s in kept], "input_ids": input_ids, "attention_mask": attention,

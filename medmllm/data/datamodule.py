@@ -11,13 +11,14 @@ table computed up front, not the model), so ``num_workers > 0`` works with any s
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Callable
 
 import lightning as L
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from medmllm.config import DataConfig, DataSourceConfig
-from medmllm.data.cache import TensorCache
+from medmllm.config import DataConfig
+from medmllm.data.cache import MemoryCache, TensorCache
 from medmllm.data.collate import Collator
 from medmllm.data.dataset import ManifestDataset
 from medmllm.data.sampling import MixtureSampler
@@ -41,12 +42,25 @@ class TokenTable:
                                     f"({[s for m, s in self.table if m == modality]})") from None
 
 
+def check_synthetic_seeds(cfg: DataConfig) -> None:
+    """Refuse a validation synthetic source with a training source's seed (its cases would repeat them)."""
+    train_seeds = {s.synthetic.seed: i for i, s in enumerate(cfg.train) if s.synthetic is not None}
+    for j, s in enumerate(cfg.val):
+        if s.synthetic is not None and s.synthetic.seed in train_seeds:
+            raise ConfigError(None, f"data.val.{j}.synthetic.seed {s.synthetic.seed} is also the seed of "
+                                    f"data.train.{train_seeds[s.synthetic.seed]}: its cases would repeat training "
+                                    "cases (a case depends only on seed and index); give it another seed")
+
+
 def _is_manifest(path: str) -> bool:
     return path.endswith((".jsonl", ".json")) and "://" not in path
 
 
 class MedDataModule(L.LightningDataModule):
     """Batches for training and validation.
+
+    ``synthetic`` sources are materialised (generated once into their cache folder) in
+    :meth:`prepare_data`, or on first use, and are then read like any manifest.
 
     Args:
         cfg: the ``data`` config.
@@ -55,13 +69,18 @@ class MedDataModule(L.LightningDataModule):
         input_specs: modality -> the encoder's ``input_spec``.
         max_length: most tokens per sample.
         system_prompt: system message for samples without one.
+        progress: progress bars while generating synthetic sources (default: off when the CLI's
+            ``--quiet`` set ``MEDMLLM_QUIET=1``).
     """
 
     def __init__(self, cfg: DataConfig, *, tokenizer: Any, num_image_tokens: Callable[[str, tuple], int],
                  input_specs: dict[str, dict[str, Any]], max_length: int | None = None,
-                 system_prompt: str | None = None):
+                 system_prompt: str | None = None, progress: bool | None = None):
         super().__init__()
+        check_synthetic_seeds(cfg)
         self.cfg = cfg
+        self.progress = os.environ.get("MEDMLLM_QUIET", "0") != "1" if progress is None else progress
+        self._manifests: dict[tuple[str, int], str] = {}
         self.tokenizer = tokenizer
         self.input_specs = input_specs
         self.max_length = max_length
@@ -71,6 +90,8 @@ class MedDataModule(L.LightningDataModule):
         self.tokens = TokenTable(num_image_tokens, shapes)
         self.collator = Collator(tokenizer, self.tokens, max_length, system_prompt=system_prompt)
         self.cache = TensorCache(cfg.cache_dir) if cfg.cache_dir else None
+        budget = float(cfg.memory_cache_gb or 0) * 2**30 / max(1, int(cfg.num_workers))
+        self.memory = MemoryCache(int(budget)) if budget > 0 else None  # each worker process gets its own
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.sampler: MixtureSampler | None = None
@@ -84,19 +105,41 @@ class MedDataModule(L.LightningDataModule):
                    system_prompt=model.config.system_prompt)
 
     # ---- datasets -------------------------------------------------------------------------------
-    def _source(self, src: DataSourceConfig, pipes: dict[str, ImagePipeline], default_split: str) -> Dataset:
+    def source_path(self, role: str, index: int) -> str:
+        """The manifest / chunk path of ``data.<role>[index]`` (a synthetic source is generated first)."""
+        src = getattr(self.cfg, role)[index]
+        if src.synthetic is None:
+            return str(src.path)
+        if (role, index) not in self._manifests:
+            from medmllm.data.synthetic_source import materialise
+
+            self._manifests[(role, index)] = str(materialise(src.synthetic, src.split or role, progress=self.progress,
+                                                             where=f"data.{role}.{index}.synthetic"))
+        return self._manifests[(role, index)]
+
+    def prepare_data(self) -> None:
+        """Generate the synthetic sources that are not in their cache folder yet (once per machine)."""
+        for role in ("train", "val"):
+            for i, src in enumerate(getattr(self.cfg, role)):
+                if src.synthetic is not None:
+                    self.source_path(role, i)
+
+    def _source(self, role: str, index: int, pipes: dict[str, ImagePipeline]) -> Dataset:
+        src = getattr(self.cfg, role)[index]
         tasks = src.tasks or self.cfg.tasks
-        if _is_manifest(src.path):
-            return ManifestDataset.from_manifest(src.path, pipes, split=src.split or default_split, tasks=tasks,
-                                                 cache=self.cache, answer_as_target=self.cfg.answer_as_target)
+        path = self.source_path(role, index)
+        if _is_manifest(path):
+            return ManifestDataset.from_manifest(path, pipes, split=src.split or role, tasks=tasks,
+                                                 cache=self.cache, memory=self.memory,
+                                                 answer_as_target=self.cfg.answer_as_target)
         from medmllm.data.streaming import StreamingSamples
 
-        return StreamingSamples(src.path, pipes, tokenizer=self.tokenizer, max_length=self.max_length, tasks=tasks,
+        return StreamingSamples(path, pipes, tokenizer=self.tokenizer, max_length=self.max_length, tasks=tasks,
                                 storage_options=src.storage_options)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and self.cfg.train and stage in (None, "fit"):
-            parts = [self._source(s, self.train_pipes, "train") for s in self.cfg.train]
+            parts = [self._source("train", i, self.train_pipes) for i in range(len(self.cfg.train))]
             self.train_set = ConcatDataset(parts)
             lengths = None
             if self.cfg.group_by_length:
@@ -104,10 +147,10 @@ class MedDataModule(L.LightningDataModule):
             self.sampler = MixtureSampler([len(p) for p in parts], [s.weight for s in self.cfg.train],
                                           num_samples=self.cfg.samples_per_epoch, seed=self.cfg.seed,
                                           group_lengths=lengths, batch_size=self.cfg.batch_size)
-            log.info("training data: %s", ", ".join(f"{s.path} ({len(p)} samples, weight {s.weight})"
-                                                    for s, p in zip(self.cfg.train, parts)))
+            log.info("training data: %s", ", ".join(f"{self.source_path('train', i)} ({len(p)} samples, weight "
+                                                    f"{s.weight})" for i, (s, p) in enumerate(zip(self.cfg.train, parts))))
         if self.val_set is None and self.cfg.val and stage in (None, "fit", "validate"):
-            self.val_set = ConcatDataset([self._source(s, self.eval_pipes, "val") for s in self.cfg.val])
+            self.val_set = ConcatDataset([self._source("val", i, self.eval_pipes) for i in range(len(self.cfg.val))])
 
     # ---- loaders --------------------------------------------------------------------------------
     def _loader(self, ds: Dataset, batch_size: int, sampler: Any = None) -> DataLoader:

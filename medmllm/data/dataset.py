@@ -2,8 +2,9 @@
 
 A sample is ``{"id", "messages", "pixels": {"xray": [tensor, ...], "ct": [...]}, "task", "labels",
 "answer", "choices", "meta"}``; the images of each modality are in manifest order, which is the
-order of their placeholders. Preprocessing goes through :class:`~medmllm.data.cache.TensorCache`
-when one is given (a second epoch decodes nothing), then training augmentation.
+order of their placeholders. Preprocessing goes through the in-memory
+:class:`~medmllm.data.cache.MemoryCache` and the on-disk :class:`~medmllm.data.cache.TensorCache`
+when given (a second epoch decodes nothing), then training augmentation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from medmllm.data.cache import TensorCache
+from medmllm.data.cache import MemoryCache, TensorCache, stat_stamp
 from medmllm.data.schema import SPLITS, image_root, read_manifest, resolve_image_path
 from medmllm.data.transforms import ImagePipeline
 from medmllm.errors import ConfigError, InputError
@@ -43,15 +44,19 @@ class ManifestDataset(Dataset):
         root: the image root their paths are relative to.
         pipelines: modality -> :class:`ImagePipeline` (built from the model's encoders).
         cache: optional tensor cache of the deterministic preprocessing.
+        memory: optional in-memory cache in front of ``cache`` (or of the preprocessing).
         answer_as_target: append the ``answer`` as an assistant turn where there is none.
         name: shown in logs and errors (the manifest path).
     """
 
     def __init__(self, records: list[dict[str, Any]], root: str | os.PathLike, pipelines: dict[str, ImagePipeline],
-                 *, cache: TensorCache | None = None, answer_as_target: bool = True, name: str = "<records>"):
+                 *, cache: TensorCache | None = None, memory: MemoryCache | None = None,
+                 answer_as_target: bool = True, name: str = "<records>"):
         self.root = Path(root)
         self.pipelines = pipelines
         self.cache = cache
+        self.memory = memory
+        self._paths: dict[str, Path] = {}
         self.answer_as_target = answer_as_target
         self.name = name
         self.skipped: Counter = Counter()
@@ -97,14 +102,24 @@ class ManifestDataset(Dataset):
     def image(self, entry: dict[str, Any], sample_id: str) -> torch.Tensor:
         """Preprocessed (cached) and augmented tensor of one image entry."""
         pipe = self.pipelines[entry["modality"]]
-        path = resolve_image_path(self.root, entry["path"], where=f"{self.name}: {sample_id}")
+        path = self._paths.get(entry["path"])
+        if path is None:
+            path = resolve_image_path(self.root, entry["path"], where=f"{self.name}: {sample_id}")
+            self._paths[entry["path"]] = path
         source = {"path": str(path), "series": entry.get("series")}
-        if not path.exists():
-            raise InputError(path, f"image of sample '{sample_id}' not found")
-        if self.cache is not None:
-            x = self.cache.get_or_compute(source, pipe.config_hash, pipe.preprocess)
-        else:
-            x = pipe.preprocess(source)
+        try:
+            stamp = stat_stamp(path)
+        except OSError:
+            raise InputError(path, f"image of sample '{sample_id}' not found") from None
+        key = (source["path"], source["series"], pipe.config_hash)
+        x = self.memory.get(key, stamp) if self.memory is not None else None
+        if x is None:
+            if self.cache is not None:
+                x = self.cache.get_or_compute(source, pipe.config_hash, pipe.preprocess)
+            else:
+                x = pipe.preprocess(source)
+            if self.memory is not None:
+                self.memory.put(key, stamp, x)
         return pipe.augment(x)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
@@ -114,4 +129,4 @@ class ManifestDataset(Dataset):
             pixels.setdefault(entry["modality"], []).append(self.image(entry, rec["id"]))
         return {"id": rec["id"], "messages": self.messages(i), "pixels": pixels, "task": rec.get("task"),
                 "labels": rec.get("labels"), "answer": rec.get("answer"), "choices": rec.get("choices"),
-                "meta": rec.get("meta") or {}}
+                "meta": rec.get("meta") or {}, "report": rec.get("report")}
