@@ -132,11 +132,15 @@ def build_hf(path: str, *, gguf_file: str | None = None, dtype: str = "float32",
     return LLMBundle(model, tokenizer, source)
 
 
-def read_corpus(corpus: str | os.PathLike | Iterable[str] | None) -> list[str]:
-    """Texts to train a tokenizer on: a list of strings, or a manifest (JSONL) whose messages and
-    reports are used."""
+def read_corpus(corpus: str | os.PathLike | Iterable[str] | dict[str, Any] | None) -> list[str]:
+    """Texts to train a tokenizer on: a list of strings, a manifest (JSONL) whose messages and
+    reports are used, or ``{"synthetic": {cases, seed, langs, ...}}``: the conversations of synthetic
+    cases rendered as text only (no images; ``medmllm.data.synthetic``), so a config can train its
+    tokenizer on the report language of a synthetic data set before that data set is written."""
     if corpus is None:
         return list(DEFAULT_CORPUS)
+    if isinstance(corpus, dict):
+        return synthetic_corpus(**corpus) + list(DEFAULT_CORPUS)
     if isinstance(corpus, (str, os.PathLike)):
         p = Path(corpus)
         if not p.is_file():
@@ -154,6 +158,24 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str] | None) -> list[str]:
             texts += [v for k, v in rep.items() if k in ("findings", "impression") and isinstance(v, str)]
         return texts + list(DEFAULT_CORPUS)
     return [str(t) for t in corpus]
+
+
+def synthetic_corpus(synthetic: dict[str, Any]) -> list[str]:
+    """Every message and report of ``cases`` synthetic cases (text only: nothing is rendered)."""
+    from medmllm.config import from_dict
+    from medmllm.data.synthetic.case import render_case
+    from medmllm.data.synthetic.config import SynthConfig
+
+    opts = dict(synthetic)
+    cases, seed = int(opts.pop("cases", 500)), int(opts.pop("seed", 0))
+    opts.update(render_xray=False, render_ct=False)
+    cfg = from_dict(SynthConfig, opts, "model.llm.corpus.synthetic")
+    texts: list[str] = []
+    for i in range(cases):
+        case = render_case(seed, i, cfg)
+        for tasks in case.tasks.values():
+            texts += [m["content"] for t in tasks for m in t.messages]
+    return texts
 
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int = 512) -> Any:
