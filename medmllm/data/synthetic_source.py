@@ -106,6 +106,15 @@ def set_folder(src: SyntheticSourceConfig, split: str, where: str = "synthetic")
     return root / f"seed{src.seed}-{src.cases}cases-{key[:16]}", key, cfg
 
 
+def manifest_path(settings: dict[str, Any] | SyntheticSourceConfig, split: str) -> Path:
+    """Where a source's manifest is (or will be), without generating anything (provenance, tools)."""
+    from medmllm.config import from_dict
+
+    src = settings if isinstance(settings, SyntheticSourceConfig) else from_dict(SyntheticSourceConfig, settings,
+                                                                                 "synthetic")
+    return set_folder(src, split)[0] / MANIFEST
+
+
 def is_complete(folder: Path, key: str) -> bool:
     """The folder holds a whole generated set with this key."""
     try:

@@ -24,6 +24,10 @@ def data_files(data_cfg: dict[str, Any] | None) -> list[Path]:
     for key in ("train", "val"):
         for src in (data_cfg or {}).get(key) or []:
             path = src.get("path") if isinstance(src, dict) else src
+            if isinstance(src, dict) and isinstance(src.get("synthetic"), dict):  # its generated manifest
+                from medmllm.data.synthetic_source import manifest_path
+
+                path = str(manifest_path(src["synthetic"], src.get("split") or key))
             if isinstance(path, str) and "://" not in path:
                 out.append(Path(path))
     return out

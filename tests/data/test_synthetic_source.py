@@ -187,8 +187,14 @@ def test_train_stage_runs_on_a_synthetic_source(tmp_path, generate_calls):
     result = train(copy.deepcopy(cfg), quiet=True)
     assert [c[1:] for c in generate_calls] == [(4, 1), (2, 2)]  # train and val sets, each generated once
     assert result.metrics["align"]["val/loss"] > 0 and (result.export / "COMPLETE").is_file()
+    from medmllm.config import read_yaml
+    from medmllm.provenance import provenance
+
+    prov = read_yaml(result.export / "medmllm.yaml")["provenance"]
     sets = sorted(p.name for p in Path(cache).iterdir() if not p.name.startswith("."))
     assert len(sets) == 2 and sets[0].startswith("seed1-4cases-") and sets[1].startswith("seed2-2cases-")
+    manifests = [Path(cache) / name / "manifest.jsonl" for name in sets]
+    assert prov["data_hash"] == provenance(None, data_files=manifests)["data_hash"]  # hashed like any manifest
     cfg["train"]["run_dir"] = str(tmp_path / "run2")
     train(cfg, quiet=True)
     assert len(generate_calls) == 2  # the second run reused both sets
