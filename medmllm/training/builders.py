@@ -144,9 +144,9 @@ def build_trainer(ctx: Any, model: nn.Module | None = None, *, for_training: boo
         val_kw = {"val_check_interval": int(t.val_every_n_steps) * accumulate, "check_val_every_n_epoch": None}
     else:
         val_kw = {"check_val_every_n_epoch": 1}
-    if not has_val:
-        val_kw = {"limit_val_batches": 0}
-    callbacks = checkpoint_callbacks(ctx, has_val) + list(ctx.extra_callbacks)
+    limit_val = t.limit_val_batches if has_val else 0
+    ckpt_callbacks = checkpoint_callbacks(ctx, has_val)
+    callbacks = ckpt_callbacks + list(ctx.extra_callbacks)
     if not ctx.quiet:
         callbacks.append(progress_bar())
     if t.max_steps <= 0 and t.max_epochs <= 0:
@@ -154,9 +154,9 @@ def build_trainer(ctx: Any, model: nn.Module | None = None, *, for_training: boo
     return L.Trainer(
         accelerator=acc, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
         precision=precision_for(t.precision, acc), max_steps=t.max_steps, max_epochs=t.max_epochs,
-        limit_val_batches=t.limit_val_batches, log_every_n_steps=t.log_every_n_steps,
+        limit_val_batches=limit_val, log_every_n_steps=t.log_every_n_steps,
         gradient_clip_val=t.optim.grad_clip,
         accumulate_grad_batches=accumulate, deterministic=t.deterministic, default_root_dir=ctx.dir,
         callbacks=callbacks, logger=CSVLogger(ctx.dir, name="logs"), plugins=plugins,
         enable_progress_bar=not ctx.quiet, enable_model_summary=False, use_distributed_sampler=False,
-        num_sanity_val_steps=0, **val_kw)
+        num_sanity_val_steps=0, enable_checkpointing=bool(ckpt_callbacks), **val_kw)

@@ -80,7 +80,7 @@ class MedMLLMModule(L.LightningModule):
         self._val_sum = self._val_count = None
         self._rng_to_restore: dict[str, Any] | None = None
         self._rng_after_step: dict[str, Any] | None = None
-        self.samples_seen: list[str] = []  # sample ids trained on, in order (tests; cheap)
+        self.samples_seen: list[str] = []  # sample ids trained on, in order, when record_samples is set
         self.record_samples = False
         self.last_val: dict[str, Any] = {}
 

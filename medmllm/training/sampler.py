@@ -86,7 +86,7 @@ class ResumableDataLoader(DataLoader):
     """A DataLoader over a :class:`ResumableSampler` that Lightning can checkpoint mid-epoch."""
 
     def __init__(self, dataset: Any, *, sampler: ResumableSampler, batch_size: int, **kwargs: Any):
-        super().__init__(dataset, sampler=sampler, batch_size=batch_size, drop_last=True, **kwargs)
+        super().__init__(dataset, sampler=sampler, batch_size=batch_size, drop_last=False, **kwargs)
         self._batches_done = 0  # batches handed out in the current epoch
         self._skip_batches = 0  # batches to skip at the start of the next iteration (resume)
 

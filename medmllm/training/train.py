@@ -83,7 +83,8 @@ def run_stage(ctx: StageContext, *, resume_ckpt: Path | None = None) -> tuple[Pa
     from medmllm.training.card import export_stage
 
     model, datamodule, module, summary = prepare_stage(ctx)
-    trainer = build_trainer(ctx, model)
+    data = ctx.config.get("data") or {}
+    trainer = build_trainer(ctx, model, has_val=bool(data.get("val")) if "val" in data else True)
     ctx.dir.mkdir(parents=True, exist_ok=True)
     if resume_ckpt is not None:
         log.info("stage %s: resuming from %s", ctx.name, resume_ckpt)
@@ -140,6 +141,9 @@ def train(cfg: dict[str, Any] | None = None, *, config_path: str | os.PathLike |
     os.environ[RUN_DIR_ENV] = str(run_dir)  # DDP children started by Lightning use the same folder
     plan = build_plan(cfg, run_dir, quiet=quiet)
     if is_rank_zero():
+        if resume is None and (run_dir / RUN_CONFIG).exists():
+            raise InputError(run_dir, "already holds a run; continue it with --resume or choose another "
+                                      "train.run_dir")
         run_dir.mkdir(parents=True, exist_ok=True)
         doc = resolved_document(cfg, plan)
         doc["provenance"] = provenance(cfg, seed=plan[0].train.seed)

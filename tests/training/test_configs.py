@@ -23,9 +23,8 @@ def tiny_overrides(cfg, tiny, manifest):
         for key in ("train", "val"):
             if key in data or data is cfg["data"]:
                 data[key] = [{"path": str(manifest)}]
-        data.update(num_workers=0, cache_dir=None, tasks=["report"])
+        data.update(num_workers=0, cache_dir=None, tasks=["report"], batch_size=2)
         data.pop("transforms", None)
-    cfg["data"]["batch_size"] = 2
     cfg["train"]["devices"] = 1 if cfg["train"].get("strategy", {}).get("name", "auto") in ("auto", "ddp") \
         else cfg["train"].get("devices", 1)
     return cfg

@@ -133,3 +133,12 @@ def test_generate_cli_errors(pipeline_run, cli, tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     r = cli("generate", "--checkpoint", result.export, "--xray", bad)
     assert r.code == 2 and "broken.png" in r.err
+
+
+def test_new_run_refuses_an_existing_run_folder(pipeline_run):
+    from medmllm.errors import InputError
+    from medmllm.training.train import train
+
+    _, _, cfg = pipeline_run
+    with pytest.raises(InputError, match="already holds a run; continue it with --resume"):
+        train(cfg, quiet=True)
