@@ -383,6 +383,8 @@ class TrainConfig:
     strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
     eval: TrainEvalConfig = dataclasses.field(default_factory=TrainEvalConfig)
     feature_cache: FeatureCacheConfig = dataclasses.field(default_factory=FeatureCacheConfig)
+    # settings of the ``encoder`` pretraining stage (EncoderPretrainConfig, defined at the end of this file)
+    pretrain: EncoderPretrainConfig = dataclasses.field(default_factory=lambda: EncoderPretrainConfig())
 
 
 # --- data (owner: data-pipeline engineer; used by medmllm.data) --------------------------------
@@ -486,7 +488,8 @@ class DataSourceConfig:
 
     ``path``: a JSONL manifest, or a folder / object-store URL (``s3://...``) of litdata chunks
     written by ``medmllm prepare --optimize``. ``weight``: relative sampling weight when several
-    training sources are mixed. ``tasks``: keep only these tasks. ``split``: records of this split
+    training sources are mixed. ``tasks``: keep only these tasks; ``variants``: only records whose
+    ``meta.variant`` is listed (manifest sources; e.g. synthetic ``report-both``). ``split``: records of this split
     (default ``train`` for training sources, ``val`` for validation sources; ``any`` keeps all).
     ``storage_options``: object-store client options for chunk URLs (e.g. ``endpoint_url``).
     ``synthetic``: instead of ``path``, generator settings (:class:`SyntheticSourceConfig`): the
@@ -497,6 +500,7 @@ class DataSourceConfig:
     path: str | None = None
     weight: float = 1.0
     tasks: list[str] | None = None
+    variants: list[str] | None = None
     split: str | None = None
     storage_options: dict[str, Any] | None = None
     synthetic: SyntheticSourceConfig | None = None
@@ -524,6 +528,7 @@ class DataConfig:
     train: list[DataSourceConfig] = dataclasses.field(default_factory=list)
     val: list[DataSourceConfig] = dataclasses.field(default_factory=list)
     tasks: list[str] | None = None
+    variants: list[str] | None = None
     batch_size: int = 4
     eval_batch_size: int | None = None
     num_workers: int = 2
@@ -534,3 +539,34 @@ class DataConfig:
     answer_as_target: bool = True
     seed: int = 0
     transforms: TransformConfig = dataclasses.field(default_factory=TransformConfig)
+
+
+# --- encoder pretraining (owner: encoder-pretraining engineer; used by medmllm.training.encoder_stage)
+
+
+@dataclasses.dataclass
+class EncoderPretrainConfig:
+    """``train.pretrain``: the objective of the ``encoder`` stage (ignored by the other stages).
+
+    ``text``: the report encoder, ``{name: small, width, layers, heads}`` (a small transformer over
+    the LLM tokenizer, trained with the images), ``{name: llm_embeddings, width}`` (the LLM's frozen
+    input embeddings, mean-pooled, then a trained MLP) or ``{name: hf, path, trainable}`` (any
+    Hugging Face text encoder from a folder). ``labels``: finding keys of the multi-label head (null:
+    every key of ``medmllm.findings.FINDING_KEYS``). ``label_weight`` / ``contrastive_weight``: weights
+    of the BCE and InfoNCE terms (0 turns one off). ``label_aware``: cases with the same findings count
+    as matches in the contrastive targets. ``temperature``: initial (learned) temperature.
+    ``dedupe``: one training sample per distinct (images, report) pair of a manifest (the report
+    variants of a synthetic case share both). ``gather``: all-gather embeddings across processes, so
+    every GPU contrasts against the whole global batch.
+    """
+
+    text: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "small"})
+    embed_dim: int = 128
+    labels: list[str] | None = None
+    label_weight: float = 1.0
+    contrastive_weight: float = 1.0
+    label_aware: bool = True
+    temperature: float = 0.07
+    max_text_length: int = 192
+    dedupe: bool = True
+    gather: bool = True

@@ -125,20 +125,31 @@ class Collator:
             input_ids[i, sl] = ids
             labels[i, sl] = labs
             attention[i, sl] = 1
-        pixel_values, sample_index = self._pixels(kept)
-        return {"ids": [s["id"] for s in kept], "input_ids": input_ids, "attention_mask": attention,
-                "labels": labels, "pixel_values": pixel_values, "image_sample_index": sample_index}
+        pixel_values, sample_index, image_keys = self._pixels(kept)
+        batch = {"ids": [s["id"] for s in kept], "input_ids": input_ids, "attention_mask": attention,
+                 "labels": labels, "pixel_values": pixel_values, "image_sample_index": sample_index}
+        if image_keys:
+            batch["image_keys"] = image_keys
+        return batch
 
     @staticmethod
-    def _pixels(samples: list[dict[str, Any]]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    def _pixels(samples: list[dict[str, Any]]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor],
+                                                         dict[str, list[tuple[str, int]]] | None]:
         rows: dict[str, list[torch.Tensor]] = {}
         index: dict[str, list[int]] = {}
+        keys: dict[str, list[tuple[str, int]]] | None = {}
         for i, s in enumerate(samples):
+            skeys = s.get("image_keys")
             for m, xs in (s.get("pixels") or {}).items():
-                for x in xs:
-                    for v in views_of(m, x):
+                mkeys = (skeys or {}).get(m)
+                if mkeys is None or len(mkeys) != len(xs):
+                    keys = None  # identities unknown: the feature cache falls back to sample ids
+                for j, x in enumerate(xs):
+                    for vi, v in enumerate(views_of(m, x)):
                         rows.setdefault(m, []).append(v)
                         index.setdefault(m, []).append(i)
+                        if keys is not None:
+                            keys.setdefault(m, []).append((mkeys[j], vi))
         pixel_values = {}
         for m, vs in rows.items():
             shapes = {tuple(v.shape) for v in vs}
@@ -146,4 +157,4 @@ class Collator:
                 raise InputError(None, f"{m} images of one batch have different shapes {sorted(shapes)}; "
                                        "the transforms must give the encoder's size")
             pixel_values[m] = torch.stack(vs)  # (N_m, C, *spatial)
-        return pixel_values, {m: torch.tensor(ix, dtype=torch.long) for m, ix in index.items()}
+        return pixel_values, {m: torch.tensor(ix, dtype=torch.long) for m, ix in index.items()}, keys

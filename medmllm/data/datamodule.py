@@ -130,6 +130,7 @@ class MedDataModule(L.LightningDataModule):
         path = self.source_path(role, index)
         if _is_manifest(path):
             return ManifestDataset.from_manifest(path, pipes, split=src.split or role, tasks=tasks,
+                                                 variants=src.variants or self.cfg.variants,
                                                  cache=self.cache, memory=self.memory,
                                                  answer_as_target=self.cfg.answer_as_target)
         from medmllm.data.streaming import StreamingSamples

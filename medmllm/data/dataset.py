@@ -72,8 +72,10 @@ class ManifestDataset(Dataset):
 
     @classmethod
     def from_manifest(cls, path: str | os.PathLike, pipelines: dict[str, ImagePipeline], *,
-                      split: str | None = None, tasks: list[str] | None = None, **kwargs: Any) -> "ManifestDataset":
-        """Read and validate a manifest; keep records of ``split`` (``any``/None: all) and ``tasks``."""
+                      split: str | None = None, tasks: list[str] | None = None, variants: list[str] | None = None,
+                      **kwargs: Any) -> "ManifestDataset":
+        """Read and validate a manifest; keep records of ``split`` (``any``/None: all), ``tasks`` and
+        ``variants`` (``meta.variant``, e.g. the synthetic cases' ``report-both``)."""
         recs = read_manifest(path)
         if split not in (None, "any") and split not in SPLITS:
             raise ConfigError(None, f"split '{split}' is not one of {', '.join(SPLITS)} or any")
@@ -81,8 +83,11 @@ class ManifestDataset(Dataset):
             recs = [r for r in recs if r.get("split") == split]
         if tasks:
             recs = [r for r in recs if r.get("task") in tasks]
+        if variants:
+            recs = [r for r in recs if (r.get("meta") or {}).get("variant") in variants]
         if not recs:
-            raise InputError(path, f"no record with split {split or 'any'} and task in {tasks or 'any'}")
+            raise InputError(path, f"no record with split {split or 'any'}, task in {tasks or 'any'} "
+                                   f"and variant in {variants or 'any'}")
         return cls(recs, image_root(path), pipelines, name=str(path), **kwargs)
 
     def __len__(self) -> int:
@@ -125,8 +130,11 @@ class ManifestDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         rec = self.records[i]
         pixels: dict[str, list[torch.Tensor]] = {}
+        keys: dict[str, list[str]] = {}  # image identity (path, series): shared by records of one study
         for entry in rec.get("images") or []:
             pixels.setdefault(entry["modality"], []).append(self.image(entry, rec["id"]))
-        return {"id": rec["id"], "messages": self.messages(i), "pixels": pixels, "task": rec.get("task"),
+            keys.setdefault(entry["modality"], []).append(f"{self.root}|{entry['path']}|{entry.get('series')}")
+        return {"id": rec["id"], "messages": self.messages(i), "pixels": pixels, "image_keys": keys,
+                "task": rec.get("task"),
                 "labels": rec.get("labels"), "answer": rec.get("answer"), "choices": rec.get("choices"),
                 "meta": rec.get("meta") or {}, "report": rec.get("report")}

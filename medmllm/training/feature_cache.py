@@ -82,11 +82,17 @@ class FeatureCache:
         return list(self._patched)
 
     def set_keys(self, batch: dict[str, Any]) -> None:
-        """Keys of the images in ``batch`` (needs ``ids`` and ``image_sample_index``)."""
+        """Keys of the images in ``batch``: the collator's ``image_keys`` (image identity, so the
+        records of one study share features; rows are sample-major, the order the model encodes
+        them in), else ``(sample id, modality, k)`` from ``ids`` and ``image_sample_index``."""
         ids = batch.get("ids")
         index = batch.get("image_sample_index") or {}
+        by_image = batch.get("image_keys") or {}
         for m in self._patched:
-            self._keys[m] = image_keys(ids, index[m], m) if ids is not None and m in index else None
+            if m in by_image and m in index:
+                self._keys[m] = [(m, *k) for k in by_image[m]]
+            else:
+                self._keys[m] = image_keys(ids, index[m], m) if ids is not None and m in index else None
 
     def clear_keys(self) -> None:
         self._keys = {}
