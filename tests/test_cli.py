@@ -1,6 +1,5 @@
 import subprocess
 import sys
-import time
 
 from medmllm.registry import Registry
 from medmllm.errors import ConfigError
@@ -8,18 +7,17 @@ from medmllm.config import load_config, parse_overrides, config_hash
 import pytest
 
 
-def test_help_is_fast_and_lists_commands():
-    t0 = time.perf_counter()
+def test_help_lists_commands_without_heavy_imports():
+    """--help must stay fast (< 1.5 s): it imports no heavy library (timed in benchmarks/cli_bench.py)."""
     r = subprocess.run([sys.executable, "-m", "medmllm", "--help"], capture_output=True, text=True)
-    dt = time.perf_counter() - t0
     assert r.returncode == 0
-    assert "info" in r.stdout
-    assert dt < 1.5, f"medmllm --help took {dt:.2f}s"
-    # no heavy library is imported by --help
-    r = subprocess.run([sys.executable, "-c", "import sys; from medmllm.cli import build_parser; build_parser();"
-                        "print(sorted(m for m in ('torch','transformers','monai','gradio','lightning') if m in sys.modules))"],
-                       capture_output=True, text=True)
-    assert r.stdout.strip() == "[]", r.stdout + r.stderr
+    for cmd in ("info", "inspect", "train", "generate", "evaluate", "app"):
+        assert cmd in r.stdout
+    probe = ("import sys\nfrom medmllm.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch','transformers','monai','gradio','lightning','numpy','pydicom') "
+             "if m in sys.modules), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr
 
 
 def test_unknown_command_is_usage_error(cli):
