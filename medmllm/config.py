@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Any, Iterable
@@ -45,11 +46,20 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def parse_value(text: str) -> Any:
-    """Parse an override value as YAML (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``null``, strings)."""
+    """Parse an override value as YAML (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``null``, strings).
+
+    YAML 1.1 reads ``1e-3`` (no dot) as a string; such scientific numbers are made floats here.
+    """
     try:
-        return _yaml().safe_load(text)
+        value = _yaml().safe_load(text)
     except Exception:
         return text
+    if isinstance(value, str) and _SCI.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
+_SCI = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:

@@ -59,6 +59,7 @@ def test_config_overrides_and_base(tmp_path):
     cfg = load_config(tmp_path / "c.yaml", ["--model.llm.hidden=64", "--pipeline.1.max_steps=5", "--x.y=[1, 2]"])
     assert cfg["model"]["llm"] == {"name": "tiny", "hidden": 64}
     assert cfg["seed"] == 2 and cfg["pipeline"][1]["max_steps"] == 5 and cfg["x"]["y"] == [1, 2]
+    assert parse_overrides(["--a=1e-3", "--b=2E+2", "--c=e5", "--d=1.5"]) == [("a", 1e-3), ("b", 200.0), ("c", "e5"), ("d", 1.5)]
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
     with pytest.raises(ConfigError, match="expected --key.path=value"):
         parse_overrides(["--oops"])
