@@ -92,20 +92,32 @@ def zero_shot_scores(image_emb: np.ndarray, positive_prompt_emb: np.ndarray,
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
-def linear_probe_auroc(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                       names: Sequence[str], c: float = 1.0, seed: int = 0) -> dict[str, float | None]:
-    """Logistic regression per label on frozen features; AUROC on the test split."""
+def linear_probe_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, c: float = 1.0,
+                        seed: int = 0) -> np.ndarray:
+    """Logistic regression per label on standardised frozen features; ``(N_test, K)`` probabilities.
+
+    Training rows whose label is NaN (unknown) are left out for that label; a label with one class
+    in training predicts that class's constant (its AUROC is then 0.5 or undefined).
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(train_x)
     tx, vx = scaler.transform(train_x), scaler.transform(test_x)
-    scores = np.zeros((vx.shape[0], len(names)))
-    for j in range(len(names)):
-        y = train_y[:, j]
+    train_y = np.asarray(train_y, dtype=np.float64)
+    scores = np.zeros((vx.shape[0], train_y.shape[1]))
+    for j in range(train_y.shape[1]):
+        known = ~np.isnan(train_y[:, j])
+        y = train_y[known, j]
         if len(np.unique(y)) < 2:
             scores[:, j] = float(y[0]) if len(y) else 0.0
             continue
-        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(tx, y)
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(tx[known], y)
         scores[:, j] = clf.predict_proba(vx)[:, 1]
-    return auroc_per_label(scores, test_y, names)
+    return scores
+
+
+def linear_probe_auroc(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                       names: Sequence[str], c: float = 1.0, seed: int = 0) -> dict[str, float | None]:
+    """Logistic regression per label on frozen features; AUROC on the test split."""
+    return auroc_per_label(linear_probe_scores(train_x, train_y, test_x, c, seed), test_y, names)

@@ -57,6 +57,40 @@ def same_label_targets(labels: torch.Tensor) -> torch.Tensor:
     return same / same.sum(-1, keepdim=True)
 
 
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def gather_rows(x: torch.Tensor, grad: bool = True) -> torch.Tensor:
+    """Concatenate ``(n_r, ...)`` tensors of every process (``n_r`` may differ) in rank order.
+
+    With ``grad`` the result is differentiable: each process's gradient reaches its own rows (the
+    backward of :func:`torch.distributed.nn.functional.all_gather` sums over processes, which DDP's
+    gradient averaging turns back into the gradient of the global loss).
+    """
+    import torch.distributed as dist
+
+    world = _world_size()
+    if world == 1:
+        return x
+    n = torch.tensor([x.shape[0]], device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    sizes = [int(s) for s in sizes]
+    pad = max(sizes) - x.shape[0]
+    xp = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))]) if pad else x  # (max_n, ...)
+    if grad:
+        from torch.distributed.nn.functional import all_gather
+
+        parts = all_gather(xp.contiguous())
+    else:
+        parts = [torch.zeros_like(xp) for _ in range(world)]
+        dist.all_gather(parts, xp.contiguous())
+    return torch.cat([p[:k] for p, k in zip(parts, sizes)])
+
+
 class SmallTextEncoder(nn.Module):
     """A small transformer trained from scratch over the LLM tokenizer's ids; masked mean pooling."""
 
@@ -88,6 +122,7 @@ class HFTextEncoder(nn.Module):
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path)
         self.width = self.model.config.hidden_size
+        self.trainable = trainable
         self.model.requires_grad_(trainable)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -124,16 +159,19 @@ class EncoderPretrainer(nn.Module):
         contrastive_weight: weight of the InfoNCE term (0 disables it).
         label_aware: contrastive targets treat equal finding sets as matches.
         temperature: initial temperature (learned).
+        max_text_length: reports are cut to this many tokens.
+        gather: with several processes, contrast against the embeddings of every process.
     """
 
     def __init__(self, model: Any, text: dict[str, Any] | None = None, embed_dim: int = 128,
                  labels: Sequence[str] | None = None, label_weight: float = 1.0, contrastive_weight: float = 1.0,
-                 label_aware: bool = True, temperature: float = 0.07, max_text_length: int = 192):
+                 label_aware: bool = True, temperature: float = 0.07, max_text_length: int = 192,
+                 gather: bool = True):
         super().__init__()
         self.model = model
         self.label_keys = tuple(labels or FINDING_KEYS)
         self.label_weight, self.contrastive_weight, self.label_aware = label_weight, contrastive_weight, label_aware
-        self.max_text_length = max_text_length
+        self.max_text_length, self.gather = max_text_length, gather
         text = dict(text or {"name": "small"})
         name = text.pop("name", "small")
         tok = model.tokenizer
@@ -154,6 +192,27 @@ class EncoderPretrainer(nn.Module):
         self.heads = nn.ModuleDict({m: nn.Linear(e.hidden_size, len(self.label_keys))
                                     for m, e in model.encoders.items()}) if label_weight > 0 else nn.ModuleDict()
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+
+    # -- the wrapped model's parts (freeze policies, summaries and optimiser groups see them) -------
+    @property
+    def encoders(self) -> nn.ModuleDict:
+        return self.model.encoders
+
+    @property
+    def connectors(self) -> nn.ModuleDict:
+        return self.model.connectors
+
+    @property
+    def llm(self) -> nn.Module:
+        return self.model.llm
+
+    def head_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """``(name, parameter)`` of what only pretraining has (text encoder, projections, heads, temperature).
+
+        Parameters shared with the wrapped model (the LLM embeddings of ``llm_embeddings``) are left out.
+        """
+        own = {id(p) for p in self.model.parameters()}
+        return [(n, p) for n, p in self.named_parameters() if not n.startswith("model.") and id(p) not in own]
 
     # -- features ---------------------------------------------------------------------------
     def pooled(self, modality: str, pixels: torch.Tensor) -> torch.Tensor:
@@ -183,29 +242,55 @@ class EncoderPretrainer(nn.Module):
 
     # -- loss -------------------------------------------------------------------------------
     def forward(self, pixel_values: dict[str, torch.Tensor], image_sample_index: dict[str, torch.Tensor],
-                texts: Sequence[str], labels: Sequence[dict[str, Any] | None] | None = None) -> dict[str, torch.Tensor]:
-        """Loss terms for one batch. ``texts[b]`` is the report of sample ``b``."""
+                texts: Sequence[str | None], labels: Sequence[dict[str, Any] | None] | None = None,
+                features: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+        """Loss terms for one batch. ``texts[b]`` is the report of sample ``b`` (None: no report).
+
+        Samples without a report take part in the BCE term only. With ``gather`` set and several
+        processes, the contrastive term of each modality is computed over the embeddings of the
+        whole global batch (every process calls the same collectives, also for an absent modality).
+        A ``features`` dict is filled with what validation metrics need: ``features["text"]`` the
+        ``(B, E)`` report embeddings (None without reports) and ``features[m]`` = ``{"samples" (S,),
+        "image" (S, E) normalised embeddings, "head" (S, K) probabilities or None}``.
+        """
         y = self.label_matrix(labels) if labels is not None else None
-        txt = self.text_embedding(texts) if self.contrastive_weight > 0 else None  # (B, E)
+        has_text = torch.tensor([bool(t and str(t).strip()) for t in texts], dtype=torch.bool)
+        txt = None
+        if self.contrastive_weight > 0 and bool(has_text.any()):
+            emb = self.text_embedding([str(t) for t, h in zip(texts, has_text.tolist()) if h])  # (B_t, E)
+            txt = emb.new_zeros((len(texts), emb.shape[1]))
+            txt[has_text.to(emb.device)] = emb  # (B, E); rows without a report stay zero and are never used
+        if features is not None:
+            features["text"] = None if txt is None else txt.detach()
+        distributed = self.gather and _world_size() > 1
         terms: dict[str, torch.Tensor] = {}
         total = self.logit_scale.new_zeros(())
-        for m, pix in (pixel_values or {}).items():
-            if pix is None or pix.shape[0] == 0:
+        for m in self.image_proj:
+            pix = (pixel_values or {}).get(m)
+            present = pix is not None and pix.shape[0] > 0
+            if not present and not distributed:
                 continue
-            idx = image_sample_index[m].to(pix.device)
-            pooled = self.pooled(m, pix)  # (N_m, D)
-            samples = torch.unique(idx)  # sorted sample ids that have this modality
-            # one embedding per sample: mean over its images of this modality
-            onehot = (idx[None, :] == samples[:, None]).float()  # (S, N_m)
-            per_sample = onehot @ pooled / onehot.sum(1, keepdim=True)  # (S, D)
-            if txt is not None and samples.numel() > 1:
-                targets = None
-                if self.label_aware and y is not None and not torch.isnan(y[samples]).any():
-                    targets = same_label_targets(y[samples])
-                c = info_nce(self.image_proj[m](per_sample), txt[samples], self.logit_scale, targets)
-                terms[f"{m}/contrastive"] = c
-                total = total + self.contrastive_weight * c
-            if m in self.heads and y is not None:
+            samples = torch.zeros(0, dtype=torch.long, device=self.logit_scale.device)
+            per_sample = None
+            if present:
+                idx = image_sample_index[m].to(pix.device)
+                pooled = self.pooled(m, pix)  # (N_m, D)
+                samples = torch.unique(idx)  # sorted sample ids that have this modality
+                # one embedding per sample: mean over its images of this modality
+                onehot = (idx[None, :] == samples[:, None]).to(pooled.dtype)  # (S, N_m)
+                per_sample = onehot @ pooled / onehot.sum(1, keepdim=True)  # (S, D)
+                if features is not None:
+                    with torch.no_grad():
+                        head = torch.sigmoid(self.heads[m](per_sample).float()) if m in self.heads else None
+                        features[m] = {"samples": samples,
+                                       "image": F.normalize(self.image_proj[m](per_sample).float(), dim=-1),
+                                       "head": head}
+            if self.contrastive_weight > 0:
+                c = self._contrastive(m, per_sample, samples, txt, has_text, y, distributed)
+                if c is not None:
+                    terms[f"{m}/contrastive"] = c
+                    total = total + self.contrastive_weight * c
+            if present and m in self.heads and y is not None:
                 yy = y[samples]
                 known = ~torch.isnan(yy)
                 if known.any():
@@ -215,6 +300,31 @@ class EncoderPretrainer(nn.Module):
                     total = total + self.label_weight * bce
         terms["loss"] = total
         return terms
+
+    def _contrastive(self, m: str, per_sample: torch.Tensor | None, samples: torch.Tensor, txt: torch.Tensor | None,
+                     has_text: torch.Tensor, y: torch.Tensor | None, distributed: bool) -> torch.Tensor | None:
+        """InfoNCE of modality ``m`` over the samples that have both the image and a report."""
+        dev = self.logit_scale.device
+        e = self.text_proj.out_features
+        img_e = torch.zeros((0, e), device=dev)
+        txt_e = torch.zeros((0, e), device=dev)
+        lab = torch.zeros((0, len(self.label_keys)), device=dev)
+        if per_sample is not None and txt is not None:
+            rows = has_text.to(samples.device)[samples]  # (S,) which of these samples have a report
+            keep = samples[rows]
+            img_e = self.image_proj[m](per_sample[rows]).float()  # (S_t, E)
+            txt_e = txt[keep]  # (S_t, E), projected and normalised
+            if y is not None:
+                lab = y[keep]
+        if distributed:
+            img_e, txt_e = gather_rows(img_e), gather_rows(txt_e)
+            lab = gather_rows(lab, grad=False)
+        if img_e.shape[0] < 2:
+            return None
+        targets = None
+        if self.label_aware and y is not None and lab.shape[0] == img_e.shape[0] and not torch.isnan(lab).any():
+            targets = same_label_targets(lab)
+        return info_nce(img_e, txt_e, self.logit_scale, targets)
 
     def predict_labels(self, modality: str, pixels: torch.Tensor) -> torch.Tensor:
         """``(N, K)`` probabilities of the classification head."""

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 PARTS = ("encoders", "connectors", "llm")
 
 # Modules defining further stages; imported when this module is (i.e. on first STAGES lookup).
-STAGE_MODULES: tuple[str, ...] = ()
+STAGE_MODULES: tuple[str, ...] = ("medmllm.training.encoder_stage",)
 
 
 def model_parts(model: nn.Module) -> dict[str, nn.Module]:

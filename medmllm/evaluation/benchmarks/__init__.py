@@ -1,6 +1,6 @@
 """Benchmark scorers, one module per benchmark; importing this package registers them in
 :data:`medmllm.registry.BENCHMARKS` (``mme``, ``seed-bench``, ``scienceqa``, ``mllm-bench``, ``report``,
-``clinical``).
+``clinical``, ``encoder``).
 
 Shared pieces: :mod:`.base` (the protocol and letter extraction), :mod:`.results` (results files),
 :mod:`.runner` (predictions with resume and controls), :mod:`.judges` (pairwise judges).
@@ -8,3 +8,4 @@ Shared pieces: :mod:`.base` (the protocol and letter extraction), :mod:`.results
 
 from medmllm.evaluation.benchmarks import (clinical, mllm_bench, mme, report, scienceqa,  # noqa: F401  (registration)
                                            seed_bench)
+from medmllm.evaluation.benchmarks import encoder  # noqa: F401  (registration)
