@@ -168,7 +168,7 @@ def plot_auroc(results: dict[str, Any], path: Path) -> None:
     ctrl = ((results.get("controls") or {}).get("untrained_encoder") or {})
     series = [("zero_shot", "zero-shot", "#4C72B0"), ("linear_probe", "linear probe", "#55A868"),
               ("head", "head", "#C44E52")]
-    fig, axes = plt.subplots(1, max(1, len(mods)), figsize=(5.5 * max(1, len(mods)), 0.32 * len(keys) + 1.6),
+    fig, axes = plt.subplots(1, max(1, len(mods)), figsize=(5.5 * max(1, len(mods)), 0.32 * len(keys) + 2.4),
                              sharey=True, squeeze=False)
     y = np.arange(len(keys))[::-1]
     for ax, m in zip(axes[0], mods):
@@ -185,7 +185,7 @@ def plot_auroc(results: dict[str, Any], path: Path) -> None:
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("AUROC")
         ax.set_title(m)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     axes[0][0].set_yticks(y, keys, fontsize=8)
     fig.suptitle(f"Per-label AUROC: {results.get('model')}", fontsize=9)
     fig.tight_layout()
