@@ -15,11 +15,13 @@ def _row(i, labels, zs, ranks=None):
 
 def test_aggregate_by_hand():
     bench = BENCHMARKS.build("encoder")
-    g = {"gallery": 4}
-    rows = [_row(0, {"nodule": 1, "normal": 0}, {"nodule": 0.9, "normal": 0.2}, {"i2t_rank": 0, "t2i_rank": 1, "hits": 1, **g}),
-            _row(1, {"nodule": 0, "normal": 1}, {"nodule": 0.3, "normal": 0.8}, {"i2t_rank": 2, "t2i_rank": 0, "hits": 1, **g}),
-            _row(2, {"nodule": 1, "normal": 0}, {"nodule": 0.2, "normal": 0.1}, {"i2t_rank": 0, "t2i_rank": 0, "hits": 2, **g}),
-            _row(3, {"nodule": 0, "normal": None}, {"nodule": 0.4, "normal": 0.5}, {"i2t_rank": 1, "t2i_rank": 3, "hits": 2, **g})]
+    def r(i2t, t2i, hits):
+        return {"i2t_rank": i2t, "t2i_rank": t2i, "hits": hits, "gallery": 4}
+
+    rows = [_row(0, {"nodule": 1, "normal": 0}, {"nodule": 0.9, "normal": 0.2}, r(0, 1, 1)),
+            _row(1, {"nodule": 0, "normal": 1}, {"nodule": 0.3, "normal": 0.8}, r(2, 0, 1)),
+            _row(2, {"nodule": 1, "normal": 0}, {"nodule": 0.2, "normal": 0.1}, r(0, 0, 2)),
+            _row(3, {"nodule": 0, "normal": None}, {"nodule": 0.4, "normal": 0.5}, r(1, 3, 2))]
     res = bench.aggregate(rows)
     x = res["xray"]
     assert res["modalities"] == ["xray"] and x["n"] == 4

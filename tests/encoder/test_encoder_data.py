@@ -20,7 +20,8 @@ def test_report_text_prefers_the_report_then_the_last_assistant_turn():
     r = _rec(0, XRAY, report={"findings": " Right lower lobe consolidation. ", "impression": "Pneumonia."},
              answer="Findings: something else")
     assert report_text(r) == "Right lower lobe consolidation. Pneumonia."
-    assert report_text(_rec(1, XRAY, report={"findings": "", "impression": None}, answer="  A caption. ")) == "A caption."
+    empty = {"findings": "", "impression": None}
+    assert report_text(_rec(1, XRAY, report=empty, answer="  A caption. ")) == "A caption."
     msgs = [{"role": "assistant", "content": "first"}, {"role": "user", "content": "q"},
             {"role": "assistant", "content": "second"}]
     assert report_text({"messages": msgs}) == "second"
