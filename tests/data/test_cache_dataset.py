@@ -86,7 +86,7 @@ def test_samples_and_answer_target(image_manifest, specs):
     assert len(only_mcq) == 1
     xray_only = ManifestDataset.from_manifest(image_manifest, build_pipelines({"xray": specs["xray"]}), split="any")
     assert len(xray_only) == 5 and xray_only.skipped == {"needs a ct encoder the model does not have": 1}
-    with pytest.raises(InputError, match="no record with split val and task in \\['mcq'\\]"):
+    with pytest.raises(InputError, match="no record with split val, task in \\['mcq'\\] and variant in any"):
         ManifestDataset.from_manifest(image_manifest, build_pipelines(specs), split="val", tasks=["mcq"])
 
 
