@@ -99,7 +99,9 @@ def encode(model: Any, pre: Any, modality: str, items: list[tuple[dict[str, Any]
     device = next(enc.parameters()).device
     pooled, image, head = [], [], []
     others: dict[str, list[torch.Tensor]] = {name: [] for name in (extra or {})}
-    bar = _bar(progress, len(items), f"{modality} images")
+    from medmllm.evaluation.benchmarks.runner import progress_advancer
+
+    bar = progress_advancer(progress, len(items), f"{modality} images")
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
         x = torch.stack([dataset.image(im, rec["id"]) for rec, im in chunk]).to(device)  # (n, C, *spatial)
@@ -161,21 +163,3 @@ def untrained_copy(encoder: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             if hasattr(mod, "reset_parameters") and callable(mod.reset_parameters):
                 mod.reset_parameters()
     return fresh.eval()
-
-
-def _bar(enabled: bool, total: int, label: str):
-    if not enabled:
-        return lambda n: None
-    from rich.progress import Progress
-
-    prog = Progress(transient=True)
-    prog.start()
-    task = prog.add_task(label, total=total)
-
-    def advance(n: int | None) -> None:
-        if n is None:
-            prog.stop()
-        else:
-            prog.advance(task, n)
-
-    return advance

@@ -156,7 +156,7 @@ def run_predictions(benchmark: Benchmark, records: Sequence[dict[str, Any]], pre
     todo = [(orig, inp) for orig, inp in zip(records, inputs) if orig["id"] not in done]
     if predictor is None and control != "constant_normal" and todo:
         raise InputError(None, "a predictor is needed to generate predictions")
-    bar = _progress(progress, len(todo), f"{benchmark.name}{'/' + control if control else ''}")
+    bar = progress_advancer(progress, len(todo), f"{benchmark.name}{'/' + control if control else ''}")
     with open(out, "a", encoding="utf-8") as f:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
@@ -177,7 +177,8 @@ def run_predictions(benchmark: Benchmark, records: Sequence[dict[str, Any]], pre
     return RunStats(out, len(records), len(records) - len(todo), len(todo), truncated)
 
 
-def _progress(enabled: bool, total: int, label: str):
+def progress_advancer(enabled: bool, total: int, label: str):
+    """A rich progress bar as a callback: ``advance(n)`` moves it, ``advance(None)`` closes it."""
     if not enabled or total == 0:
         return lambda n: None
     from rich.progress import Progress
