@@ -69,16 +69,9 @@ def add_arguments(parser):
 
 
 def _generation(args):
-    gen = {}
-    if args.max_new_tokens is not None:
-        gen["max_new_tokens"] = args.max_new_tokens
-    if args.temperature is not None:
-        gen.update(do_sample=True, temperature=args.temperature)
-        if args.top_p is not None:
-            gen["top_p"] = args.top_p
-    if args.num_beams:
-        gen["num_beams"] = args.num_beams
-    return gen
+    from medmllm.commands.generate import generation_kwargs
+
+    return generation_kwargs(args)
 
 
 def run(args):

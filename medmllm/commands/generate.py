@@ -41,14 +41,18 @@ def add_arguments(parser):
 
 
 def generation_kwargs(args):
-    gen = {"max_new_tokens": args.max_new_tokens}
+    """transformers generation settings from the shared flags (``evaluate`` uses it too; a flag the
+    command does not have, or leaves unset, is left to the model's defaults)."""
+    gen = {}
+    if getattr(args, "max_new_tokens", None) is not None:
+        gen["max_new_tokens"] = args.max_new_tokens
     if args.temperature is not None:
         gen.update(do_sample=True, temperature=args.temperature)
         if args.top_p is not None:
             gen["top_p"] = args.top_p
     if args.num_beams:
         gen["num_beams"] = args.num_beams
-    if args.repetition_penalty:
+    if getattr(args, "repetition_penalty", None):
         gen["repetition_penalty"] = args.repetition_penalty
     return gen
 
