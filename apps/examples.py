@@ -48,10 +48,10 @@ class ExampleCase:
 
 
 def cache_root() -> Path:
-    """``$MEDMLLM_CACHE`` or ``$XDG_CACHE_HOME/medmllm`` (default ``~/.cache/medmllm``)."""
-    if os.environ.get("MEDMLLM_CACHE"):
-        return Path(os.environ["MEDMLLM_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medmllm"
+    """medmllm's cache folder (:mod:`medmllm.paths`)."""
+    from medmllm.paths import cache_root as medmllm_cache
+
+    return medmllm_cache()
 
 
 def _zip_series(folder: Path, out: Path) -> Path:

@@ -43,14 +43,9 @@ def quickstart_export_dir():
     ``$MEDMLLM_QUICKSTART`` when set; otherwise ``<cache>/quickstart/export`` with ``<cache>`` =
     ``$MEDMLLM_CACHE``, or ``$XDG_CACHE_HOME/medmllm`` (default ``~/.cache/medmllm``).
     """
-    import os
-    from pathlib import Path
+    from medmllm.paths import quickstart_export_dir as where
 
-    if os.environ.get("MEDMLLM_QUICKSTART"):
-        return Path(os.environ["MEDMLLM_QUICKSTART"])
-    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    cache = os.environ.get("MEDMLLM_CACHE") or xdg / "medmllm"
-    return Path(cache) / "quickstart" / "export"
+    return where()
 
 
 def resolve_checkpoint(checkpoint):

@@ -44,10 +44,10 @@ _NOT_SYNTH = ("cases", "seed", "cache_dir", "workers")  # source keys that are n
 
 
 def default_root() -> Path:
-    """``$MEDMLLM_CACHE/synthetic``, else ``$XDG_CACHE_HOME/medmllm/synthetic`` (``~/.cache/...``)."""
-    if os.environ.get("MEDMLLM_CACHE"):
-        return Path(os.environ["MEDMLLM_CACHE"]).expanduser() / "synthetic"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medmllm" / "synthetic"
+    """``synthetic/`` in medmllm's cache folder (:mod:`medmllm.paths`)."""
+    from medmllm.paths import cache_root
+
+    return cache_root("synthetic")
 
 
 @functools.lru_cache(maxsize=1)

@@ -38,11 +38,10 @@ def gguf_path() -> Path:
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir``, else ``$MEDMLLM_CACHE/smollm2``, else ``~/.cache/medmllm/smollm2``."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    base = os.environ.get("MEDMLLM_CACHE")
-    return (Path(base).expanduser() if base else Path.home() / ".cache" / "medmllm") / "smollm2"
+    """``cache_dir``, else ``smollm2/`` in medmllm's cache folder (:mod:`medmllm.paths`)."""
+    from medmllm.paths import cache_root as medmllm_cache
+
+    return Path(cache_dir).expanduser() if cache_dir else medmllm_cache("smollm2")
 
 
 def converted_path(cache_dir: str | os.PathLike | None = None) -> Path:
