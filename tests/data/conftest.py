@@ -74,3 +74,19 @@ def image_manifest(tmp_path):
     path = tmp_path / "m.jsonl"
     write_manifest(path, recs)
     return path
+
+
+@pytest.fixture
+def count_decodes(monkeypatch):
+    """Counts medmllm.io.load_image calls (a cache hit decodes nothing)."""
+    import medmllm.io
+
+    calls = []
+    real = medmllm.io.load_image
+
+    def counting(source, **kw):
+        calls.append(str(source))
+        return real(source, **kw)
+
+    monkeypatch.setattr(medmllm.io, "load_image", counting)
+    return calls

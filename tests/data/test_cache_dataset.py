@@ -5,26 +5,12 @@ import os
 import pytest
 import torch
 
-import medmllm.io
 from medmllm.data.cache import TensorCache
 from medmllm.data.collate import Collator
 from medmllm.data.conversation import IGNORE_INDEX
 from medmllm.data.dataset import ManifestDataset
 from medmllm.data.transforms import build_pipelines
 from medmllm.errors import InputError
-
-
-@pytest.fixture
-def count_decodes(monkeypatch):
-    calls = []
-    real = medmllm.io.load_image
-
-    def counting(source, **kw):
-        calls.append(str(source))
-        return real(source, **kw)
-
-    monkeypatch.setattr(medmllm.io, "load_image", counting)
-    return calls
 
 
 def test_second_pass_decodes_nothing(image_manifest, tmp_path, count_decodes, specs):

@@ -3,27 +3,12 @@
 import pickle
 
 import numpy as np
-import pytest
 import torch
 
-import medmllm.io
 from medmllm.data.cache import MemoryCache, TensorCache
 from medmllm.data.collate import Collator
 from medmllm.data.dataset import ManifestDataset
 from medmllm.data.transforms import ImagePipeline, build_pipelines
-
-
-@pytest.fixture
-def count_decodes(monkeypatch):
-    calls = []
-    real = medmllm.io.load_image
-
-    def counting(source, **kw):
-        calls.append(str(source))
-        return real(source, **kw)
-
-    monkeypatch.setattr(medmllm.io, "load_image", counting)
-    return calls
 
 
 def test_memory_cache_budget_lru_and_stamps():
