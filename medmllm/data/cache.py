@@ -181,6 +181,20 @@ class MemoryCache:
         hits, misses, bytes: counters and the bytes held.
     """
 
+    _shared: "MemoryCache | None" = None
+
+    @classmethod
+    def shared(cls, max_bytes: int) -> "MemoryCache":
+        """The process-wide cache with this budget (created, or replaced when the budget changes).
+
+        The stages of one ``medmllm train`` run build a data module each; sharing the cache means a
+        later stage does not decode again what an earlier one already preprocessed (entries are keyed
+        by file, series and transform config and checked against the file's stamp, so sharing is safe).
+        """
+        if cls._shared is None or cls._shared.max_bytes != int(max_bytes):
+            cls._shared = cls(max_bytes)
+        return cls._shared
+
     def __init__(self, max_bytes: int):
         self.max_bytes = int(max_bytes)
         self._entries: OrderedDict[Any, tuple[Any, torch.Tensor]] = OrderedDict()

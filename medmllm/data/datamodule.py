@@ -91,7 +91,9 @@ class MedDataModule(L.LightningDataModule):
         self.collator = Collator(tokenizer, self.tokens, max_length, system_prompt=system_prompt)
         self.cache = TensorCache(cfg.cache_dir) if cfg.cache_dir else None
         budget = float(cfg.memory_cache_gb or 0) * 2**30 / max(1, int(cfg.num_workers))
-        self.memory = MemoryCache(int(budget)) if budget > 0 else None  # each worker process gets its own
+        # one cache per process, shared by the data modules of successive stages (each DataLoader
+        # worker process gets its own, empty copy)
+        self.memory = MemoryCache.shared(int(budget)) if budget > 0 else None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.sampler: MixtureSampler | None = None

@@ -97,3 +97,31 @@ def test_ct_augmentation_moves_every_slice_alike():
         assert y.shape == x.shape and type(y) is torch.Tensor
         assert torch.allclose(y, y[:1, :1].expand_as(y), atol=1e-6)  # one in-plane transform for all slices
     assert not torch.allclose(outs[0], outs[1])  # but random from call to call
+
+
+def test_stages_in_one_process_share_decoded_images(image_manifest, tokenizer, specs, token_fn, count_decodes):
+    """A later stage's data module (same process, same transforms) decodes nothing the earlier one did."""
+    from medmllm.config import DataConfig, from_dict
+    from medmllm.data.datamodule import MedDataModule
+
+    def module(**data):
+        cfg = from_dict(DataConfig, {"train": [{"path": str(image_manifest)}], "batch_size": 2,
+                                     "num_workers": 0, "transforms": {"augment": {"enabled": False}}, **data},
+                        "data")
+        dm = MedDataModule(cfg, tokenizer=tokenizer, num_image_tokens=token_fn, input_specs=specs,
+                           max_length=256)
+        dm.setup("fit")
+        return dm
+
+    first = module(memory_cache_gb=0.01)
+    a = [first.train_set[i]["pixels"] for i in range(len(first.train_set))]
+    decoded = len(count_decodes)
+    assert decoded > 0
+    second = module(memory_cache_gb=0.01)
+    assert second.memory is first.memory
+    b = [second.train_set[i]["pixels"] for i in range(len(second.train_set))]
+    assert len(count_decodes) == decoded  # every image came from the shared cache
+    assert all(torch.equal(x, y) for pa, pb in zip(a, b) for m in pa for x, y in zip(pa[m], pb[m]))
+    third = module(memory_cache_gb=0.02)  # another budget: a fresh cache (the old one is let go)
+    assert third.memory is not first.memory and len(third.memory) == 0
+    assert module(memory_cache_gb=0).memory is None
