@@ -130,6 +130,10 @@ class Predictor:
             raise InputError(root, "this is a temporary folder of an interrupted save, not an export")
         model = MedMLLM.from_pretrained(root, dtype=dtype) if dtype else MedMLLM.from_pretrained(root)
         transforms = ((doc.get("data") or {}).get("transforms")) if isinstance(doc.get("data"), dict) else None
+        if transforms is None and model.encoders:
+            log.warning("%s: the export records no data.transforms (saved outside `medmllm train`?): images are "
+                        "preprocessed with the default transforms, which may not be the ones it was trained with",
+                        root)
         return cls(model, transforms, device)
 
     # ---- inputs --------------------------------------------------------------------------------

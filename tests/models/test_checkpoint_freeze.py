@@ -148,3 +148,22 @@ def test_freeze_errors(tiny_model):
         tiny_model.freeze(["lora"])
     with pytest.raises(ConfigError, match="unknown part"):
         tiny_model.freeze(["vision"])
+
+
+def test_predictor_uses_the_recorded_transforms_and_warns_without(tmp_path, tiny_model, caplog):
+    """Inference preprocesses with the export's data.transforms; an export without them says so."""
+    import logging
+
+    from medmllm.inference import Predictor
+
+    windows = {"ct": {"windows": ["bone"]}}
+    tiny_model.save_pretrained(tmp_path / "plain")
+    tiny_model.save_pretrained(tmp_path / "trained", extra={"data": {"transforms": windows}})
+    with caplog.at_level(logging.WARNING, logger="medmllm.inference"):
+        trained = Predictor.from_pretrained(tmp_path / "trained")
+        assert "no data.transforms" not in caplog.text
+        plain = Predictor.from_pretrained(tmp_path / "plain")
+    assert "plain: the export records no data.transforms" in caplog.text
+    assert trained.pipelines["ct"].cfg.ct.windows == ["bone"]
+    assert plain.pipelines["ct"].cfg.ct.windows != ["bone"]
+    assert trained.pipelines["ct"].config_hash != plain.pipelines["ct"].config_hash
