@@ -1,6 +1,9 @@
-"""Fixtures shared by the benchmark tests: JSONL files, a fake predictor, and a trained tiny export."""
+"""Fixtures shared by the benchmark tests: JSONL files, a fake predictor, a fake chat endpoint and a
+trained tiny export."""
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,42 @@ def write_jsonl(path, rows):
 
 def read_jsonl(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture
+def chat_server():
+    """Starts local fake OpenAI-compatible endpoints: ``url = chat_server(respond)``, where
+    ``respond(handler, body)`` returns ``(status, payload)`` (a dict is sent as JSON, bytes as they
+    are). The servers stop after the test."""
+    servers = []
+
+    def start(respond):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status, payload = respond(self, body)
+                data = json.dumps(payload).encode() if isinstance(payload, dict) else payload
+                self.send_response(status)
+                if isinstance(payload, dict):
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}/v1"
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 class FakePredictor:

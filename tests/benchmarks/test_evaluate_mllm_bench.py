@@ -1,43 +1,26 @@
 """`medmllm evaluate` on MLLM-Bench (answers, then a judge with the order swapped) and `load_predictor`."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 
 @pytest.fixture
-def judge_url():
+def judge_url(chat_server):
     """A fake OpenAI-compatible judge: prefers a one-word answer over a hedge, whatever the order."""
     seen = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
+    def respond(handler, body):
+        content = body["messages"][-1]["content"]
+        text = content[0]["text"] if isinstance(content, list) else content
+        first = text.split("[Answer A]\n")[1].split("\n\n[Answer B]")[0]
+        images = [p for p in content if p.get("type") == "image_url"] if isinstance(content, list) else []
+        seen.append({"first": first, "images": len(images)})
+        verdict = "[[B]]" if first.startswith("I do not know") else "[[A]]"
+        return 200, {"choices": [{"message": {"content": f"Reasoning. {verdict}"}}]}
 
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            content = body["messages"][-1]["content"]
-            text = content[0]["text"] if isinstance(content, list) else content
-            first = text.split("[Answer A]\n")[1].split("\n\n[Answer B]")[0]
-            images = [p for p in content if p.get("type") == "image_url"] if isinstance(content, list) else []
-            seen.append({"first": first, "images": len(images)})
-            verdict = "[[B]]" if first.startswith("I do not know") else "[[A]]"
-            data = json.dumps({"choices": [{"message": {"content": f"Reasoning. {verdict}"}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1", seen
-    server.shutdown()
-    thread.join()
+    return chat_server(respond), seen
 
 
 @pytest.mark.slow

@@ -2,8 +2,6 @@
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -28,46 +26,23 @@ def scripted(question, first, second):
 
 
 @pytest.fixture
-def endpoint():
+def endpoint(chat_server):
     state = {"requests": [], "fail_first": 0}
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
+    def respond(handler, body):
+        state["requests"].append({"path": handler.path, "auth": handler.headers.get("Authorization"), "body": body})
+        if state["fail_first"] > 0:
+            state["fail_first"] -= 1
+            return 503, b"busy"
+        if body.get("model") == "bad":
+            return 400, b'{"error": "unknown model"}'
+        user = body["messages"][-1]["content"]
+        text = user if isinstance(user, str) else user[0]["text"]
+        q, first, second = ANSWERS.search(text).groups()
+        return 200, {"choices": [{"message": {"role": "assistant", "content": scripted(q, first, second)}}]}
 
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state["requests"].append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-            if state["fail_first"] > 0:
-                state["fail_first"] -= 1
-                self.send_response(503)
-                self.end_headers()
-                self.wfile.write(b"busy")
-                return
-            if body.get("model") == "bad":
-                self.send_response(400)
-                self.end_headers()
-                self.wfile.write(b'{"error": "unknown model"}')
-                return
-            user = body["messages"][-1]["content"]
-            text = user if isinstance(user, str) else user[0]["text"]
-            q, first, second = ANSWERS.search(text).groups()
-            reply = {"choices": [{"message": {"role": "assistant", "content": scripted(q, first, second)}}]}
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state["url"] = f"http://127.0.0.1:{server.server_port}/v1"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    state["url"] = chat_server(respond)
+    return state
 
 
 QUESTIONS = ["q-good-model", "q-good-other", "q-position", "q-tie", "q-garbled"]
