@@ -111,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="pretrained,scratch")
     ap.add_argument("--out", default="demo-out/quickstart-curve")
     args = ap.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in ("pretrained", "scratch")]
+    if unknown or not variants:
+        ap.error(f"--variants: unknown or no variant {unknown or args.variants!r} (choose from pretrained, scratch)")
+    if args.every <= 0 or args.steps < args.every:
+        ap.error("--every must be positive and at most --steps")
 
     from medmllm.config import load_config
     from medmllm.data.cache import MemoryCache
@@ -121,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     data = heldout_set(Path(args.heldout_dir).resolve(), args.heldout)
     base = load_config(args.config)
     results: dict[str, list[dict]] = {}
-    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
-        if variant not in ("pretrained", "scratch"):
-            raise SystemExit(f"error: --variants: unknown variant {variant!r} (pretrained, scratch)")
+    for variant in variants:
         vdir = out / variant
         if (vdir / "run").exists():
             raise SystemExit(f"error: {vdir / 'run'}: already holds a run; remove it or choose another --out")
