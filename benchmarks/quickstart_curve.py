@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         vdir = out / variant
         if (vdir / "run").exists():
             raise SystemExit(f"error: {vdir / 'run'}: already holds a run; remove it or choose another --out")
-        MemoryCache._shared = None  # each variant decodes its images itself (fair time)
+        MemoryCache.release_shared()  # each variant decodes its images itself (fair time)
         t0 = time.perf_counter()
         snap = make_snapshotter(vdir, args.every, t0, (base.get("data") or {}).get("transforms") or {})
         cfg = variant_config(base, variant, args.steps)

@@ -195,6 +195,11 @@ class MemoryCache:
             cls._shared = cls(max_bytes)
         return cls._shared
 
+    @classmethod
+    def release_shared(cls) -> None:
+        """Let the process-wide cache go: the next :meth:`shared` starts empty (benchmarks, tests)."""
+        cls._shared = None
+
     def __init__(self, max_bytes: int):
         self.max_bytes = int(max_bytes)
         self._entries: OrderedDict[Any, tuple[Any, torch.Tensor]] = OrderedDict()

@@ -125,3 +125,6 @@ def test_stages_in_one_process_share_decoded_images(image_manifest, tokenizer, s
     third = module(memory_cache_gb=0.02)  # another budget: a fresh cache (the old one is let go)
     assert third.memory is not first.memory and len(third.memory) == 0
     assert module(memory_cache_gb=0).memory is None
+    MemoryCache.release_shared()
+    fresh = module(memory_cache_gb=0.02)
+    assert fresh.memory is not third.memory and len(fresh.memory) == 0
