@@ -143,10 +143,9 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> dict[
 
 def dump_yaml(cfg: dict[str, Any], path: str | os.PathLike) -> None:
     """Write a resolved config atomically."""
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(_yaml().safe_dump(to_plain(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8")
-    os.replace(tmp, p)
+    from medmllm.files import atomic_write_text
+
+    atomic_write_text(path, _yaml().safe_dump(to_plain(cfg), sort_keys=False, allow_unicode=True))
 
 
 def to_plain(obj: Any) -> Any:

@@ -29,7 +29,7 @@ def add_arguments(parser):
 def run(args):
     import json
 
-    from medmllm.evaluation.benchmarks.jsonl import atomic_write_text
+    from medmllm.files import atomic_write_text
     from medmllm.evaluation.compare import compare_results, render_comparison
 
     cmp = compare_results(args.results_a, args.results_b, n_boot=args.n_boot, seed=args.seed,

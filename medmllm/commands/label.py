@@ -32,7 +32,8 @@ def run(args):
 
     from medmllm.errors import InputError
     from medmllm.evaluation.labeler import label_report
-    from medmllm.evaluation.report_io import detect_lang, jsonl, read_report_rows, write_atomic
+    from medmllm.evaluation.report_io import detect_lang, jsonl, read_report_rows
+    from medmllm.files import atomic_write_text
     from medmllm.findings import FINDING_KEYS
 
     rows = read_report_rows(args.input)
@@ -52,7 +53,7 @@ def run(args):
         results.append({"id": rid, "lang": lang, **labels})
         for k, v in labels["findings"].items():
             counts[k][v] += 1
-    write_atomic(out, jsonl(results))
+    atomic_write_text(out, jsonl(results))
     print("| findings key | positive | uncertain | negative | not mentioned |\n|---|---|---|---|---|")
     for k in FINDING_KEYS:
         c = counts[k]

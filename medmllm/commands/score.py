@@ -74,7 +74,8 @@ def run(args):
     from pathlib import Path
 
     from medmllm.errors import InputError
-    from medmllm.evaluation.report_io import jsonl, list_ids, read_report_rows, write_atomic
+    from medmllm.evaluation.report_io import jsonl, list_ids, read_report_rows
+    from medmllm.files import atomic_write_text
     from medmllm.evaluation.report_metrics import evaluate_reports
     from medmllm.provenance import provenance
 
@@ -99,8 +100,8 @@ def run(args):
                           "predictions": sum(i in refs.skipped for i in preds.reports)}
     summary["provenance"] = provenance(data_files=[args.predictions, args.references])
     samples_path = out.with_name(out.stem + ".samples.jsonl")
-    write_atomic(samples_path, jsonl(scores.samples))
-    write_atomic(out, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(samples_path, jsonl(scores.samples))
+    atomic_write_text(out, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     if args.plot:
         from medmllm.evaluation.clinical import plot_per_label_f1
 

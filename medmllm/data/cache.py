@@ -22,12 +22,14 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from medmllm.errors import InputError
+from medmllm.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,8 @@ class TensorCache:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
         self._memo[full] = (stat, digest)
         try:
-            _atomic_write_bytes(memo_file, json.dumps({"path": full, "stat": stat, "sha256": digest}).encode())
-        except OSError as e:
+            atomic_write_bytes(memo_file, json.dumps({"path": full, "stat": stat, "sha256": digest}).encode(), fsync=False)
+        except (OSError, InputError) as e:
             log.debug("could not remember the hash of %s: %s", os.path.basename(full), e)
         return digest
 
@@ -144,8 +146,8 @@ class TensorCache:
 
         try:
             data = save({"x": x.detach().contiguous().cpu()}, metadata={"content": content, "config": config_hash})
-            _atomic_write_bytes(self._entry(key), data)
-        except OSError as e:
+            atomic_write_bytes(self._entry(key), data, fsync=False)
+        except (OSError, InputError) as e:
             log.warning("could not write cache entry %s: %s", key[:12], e)
 
     def get_or_compute(self, source: Any, config_hash: str, compute: Callable[[Any], torch.Tensor]) -> torch.Tensor:
@@ -239,15 +241,3 @@ class MemoryCache:
             self.bytes -= y.numel() * y.element_size()
         self._entries[key] = (stamp, x)
         self.bytes += size
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from medmllm.errors import InputError
+from medmllm.files import atomic_write_text, atomic_writer
 
 SCHEMA_VERSION = 1
 TASKS = ("report", "vqa", "mcq", "diagnosis", "summary", "caption", "open")
@@ -172,19 +173,13 @@ def write_manifest(path: str | os.PathLike, records: Iterable[dict[str, Any]],
                    image_root: str | os.PathLike | None = None) -> int:
     """Write records as JSONL atomically; with ``image_root`` also write the sidecar. Returns the count."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_writer(p) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1
-    os.replace(tmp, p)
     if image_root is not None:
-        side = sidecar_path(p)
-        side_tmp = side.with_name(side.name + ".tmp")
-        side_tmp.write_text(json.dumps({"image_root": os.fspath(image_root)}), encoding="utf-8")
-        os.replace(side_tmp, side)
+        atomic_write_text(sidecar_path(p), json.dumps({"image_root": os.fspath(image_root)}))
     return n
 
 

@@ -20,10 +20,10 @@ Conventions (recorded in every result):
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from medmllm.files import atomic_write_with
 from medmllm.findings import ABNORMAL_KEYS, CHEXPERT_5, CHEXPERT_LABELS, FINDING_KEYS
 
 POLICIES = ("positive", "negative")
@@ -156,15 +156,7 @@ def plot_per_label_f1(clinical: Mapping[str, Any], path: str | os.PathLike) -> P
         ax.set_xlim(0, 1.1)
         ax.set_xlabel("F1 (n/a: in neither references nor predictions)")
     fig.suptitle(f"per-label F1, uncertain findings counted {clinical['uncertain']}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        return atomic_write_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path

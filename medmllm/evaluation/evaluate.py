@@ -95,7 +95,7 @@ def export_identity(checkpoint: str | os.PathLike) -> dict[str, Any]:
 
 def check_run_identity(out_dir: Path, identity: dict[str, Any]) -> None:
     """Refuse to resume into ``out_dir`` when its predictions came from another run; else record this run."""
-    from medmllm.evaluation.benchmarks.jsonl import atomic_write_text
+    from medmllm.files import atomic_write_text
 
     run_file = out_dir / RUN_FILE
     if run_file.is_file():

@@ -71,7 +71,7 @@ def write_preview(img: MedicalImage, path: str | os.PathLike, *, max_size: int =
     """Write :func:`render_preview` as PNG (atomically)."""
     from PIL import Image
 
-    from medmllm.io.writers import _atomic_write
+    from medmllm.files import atomic_write_with
 
     pic = render_preview(img, max_size=max_size)
-    return _atomic_write(Path(path), lambda t: Image.fromarray(pic).save(t, format="PNG"))
+    return atomic_write_with(Path(path), lambda t: Image.fromarray(pic).save(t, format="PNG"))

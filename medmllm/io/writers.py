@@ -19,6 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from medmllm.files import atomic_write_with
+
 FIXED_DATE = "20240101"
 FIXED_TIME = "120000"
 
@@ -41,19 +43,6 @@ def _uid(*parts: Any) -> str:
 
 def _digest(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:32]
-
-
-def _atomic_write(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def _apply_patient(ds, patient: dict | None) -> None:
@@ -185,7 +174,7 @@ def write_ct_series(
         ds.WindowWidth = 1500
         ds.set_pixel_data(pixels, "MONOCHROME2", 16, generate_instance_uid=False)
         path = out / f"IM{int(order[i]):05d}.dcm"
-        paths.append(_atomic_write(path, lambda p, ds=ds: ds.save_as(p, enforce_file_format=True)))
+        paths.append(atomic_write_with(path, lambda p, ds=ds: ds.save_as(p, enforce_file_format=True)))
     return paths
 
 
@@ -216,7 +205,10 @@ def write_xray_dicom(
         The written path. A window (centre/width) covering the full stored range is included,
         so that loading gives back ``image01`` up to quantisation.
     """
-    from pydicom.uid import ComputedRadiographyImageStorage, DigitalXRayImageStorageForPresentation
+    from pydicom.uid import (
+        ComputedRadiographyImageStorage,
+        DigitalXRayImageStorageForPresentation,
+    )
 
     img = np.asarray(image01, dtype=np.float64)
     if img.ndim != 2:
@@ -254,7 +246,7 @@ def write_xray_dicom(
     ds.WindowCenter = 2 ** (bits - 1)
     ds.WindowWidth = 2**bits
     ds.set_pixel_data(pixels, photometric, bits, generate_instance_uid=False)
-    return _atomic_write(Path(path), lambda p: ds.save_as(p, enforce_file_format=True))
+    return atomic_write_with(Path(path), lambda p: ds.save_as(p, enforce_file_format=True))
 
 
 def default_affine_lps(spacing: Sequence[float], origin: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
@@ -308,7 +300,7 @@ def write_nifti(
     p = Path(path)
     if p.name.endswith(".gz"):
         raw = gzip.compress(raw, mtime=0)
-    return _atomic_write(p, lambda t: t.write_bytes(raw))
+    return atomic_write_with(p, lambda t: t.write_bytes(raw))
 
 
 def write_png(image01: np.ndarray, path: str | os.PathLike, bits: int = 8) -> Path:
@@ -335,4 +327,4 @@ def write_png(image01: np.ndarray, path: str | os.PathLike, bits: int = 8) -> Pa
             pil = Image.fromarray(np.rint(img * 65535).astype(np.uint16))
     else:
         raise ValueError(f"image01 must be (H, W) or (H, W, 3), got shape {img.shape}")
-    return _atomic_write(Path(path), lambda t: pil.save(t, format="PNG"))
+    return atomic_write_with(Path(path), lambda t: pil.save(t, format="PNG"))

@@ -1,7 +1,7 @@
 """A stage's export: the model, its resolved config with provenance, metrics and a model card.
 
 The export is written into a temporary sibling folder that gets a ``COMPLETE`` marker last and
-is then renamed into place (:func:`medmllm.training.checkpointing.atomic_dir`).
+is then renamed into place (:func:`medmllm.files.atomic_dir`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import torch
 
 from medmllm.config import to_plain
-from medmllm.training.checkpointing import atomic_dir
+from medmllm.files import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -9,53 +9,23 @@ the marker (:func:`require_complete`).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import shutil
-import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from medmllm.errors import InputError
+from medmllm.files import COMPLETE, atomic_write_with, is_complete
 
 log = logging.getLogger(__name__)
 
-COMPLETE = "COMPLETE"
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(p.parent)
+    """``torch.save`` through :func:`medmllm.files.atomic_writer`."""
+    atomic_write_with(path, lambda tmp: torch.save(obj, tmp))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -78,11 +48,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                                    "(weights_only=True); it was not written by medmllm train") from None
 
 
-def is_complete(folder: str | os.PathLike) -> bool:
-    """True when ``folder`` is an export whose writing finished (``COMPLETE`` marker present)."""
-    return (Path(folder) / COMPLETE).is_file()
-
-
 def require_complete(folder: str | os.PathLike) -> Path:
     """Return ``folder`` as a Path; raise ``InputError`` unless it is a complete export."""
     p = Path(folder)
@@ -94,34 +59,3 @@ def require_complete(folder: str | os.PathLike) -> Path:
         raise InputError(p, f"incomplete export: no {COMPLETE} marker (the save was interrupted); "
                             "use an earlier export or rerun the stage")
     return p
-
-
-@contextlib.contextmanager
-def atomic_dir(final: str | os.PathLike, *, info: dict[str, Any] | None = None) -> Iterator[Path]:
-    """Write a folder atomically: yields a temporary sibling; on success marks it and renames.
-
-    An existing ``final`` is replaced only after the new folder is complete. On an exception the
-    temporary folder is removed and ``final`` is left as it was.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        yield tmp
-        marker = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **(info or {})}
-        (tmp / COMPLETE).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
-        _fsync_dir(tmp)
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-        os.replace(tmp, final)
-        _fsync_dir(final.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -26,7 +26,7 @@ from typing import Any
 
 from medmllm.config import TrainConfig, deep_merge, from_dict, to_plain
 from medmllm.errors import ConfigError
-from medmllm.training.checkpointing import is_complete
+from medmllm.files import is_complete
 from medmllm.training.stages import Stage, get_stage
 
 TOP_KEYS = ("model", "data", "train", "pipeline", "name")

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 from medmllm.data.schema import new_record, write_manifest
 from medmllm.errors import InputError
+from medmllm.files import atomic_write_text
 from medmllm.findings import FINDING_KEYS
 
 from .case import Case, render_case
@@ -43,7 +44,13 @@ def _dicom_patient(case: Case) -> dict[str, Any]:
 
 def write_case_files(case: Case, out: Path) -> dict[str, dict[str, Any]]:
     """Write one case's images and ``case.json`` under ``out/cases/NNNNNN``; returns the manifest image entries."""
-    from medmllm.io.writers import default_affine_lps, write_ct_series, write_nifti, write_png, write_xray_dicom
+    from medmllm.io.writers import (
+        default_affine_lps,
+        write_ct_series,
+        write_nifti,
+        write_png,
+        write_xray_dicom,
+    )
 
     rel = Path("cases") / f"{case.index:06d}"
     folder = out / rel
@@ -73,9 +80,7 @@ def write_case_files(case: Case, out: Path) -> dict[str, dict[str, Any]]:
              "findings": case.findings_json(), "labels": case.labels, "clinical": case.clinical,
              "xray_spacing_mm": list(case.xray_spacing), "ct_spacing_mm": list(case.ct_spacing),
              "formats": case.formats}
-    tmp = folder / ".case.json.tmp"
-    tmp.write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, folder / "case.json")
+    atomic_write_text(folder / "case.json", json.dumps(truth, ensure_ascii=False, indent=1), fsync=False)
     return entries
 
 
@@ -154,9 +159,7 @@ def generate(out: str | os.PathLike, cases: int, seed: int = 0, config: SynthCon
                "config": cfg.to_dict(), "finding_counts": {k: counts.get(k, 0) for k in FINDING_KEYS},
                "tasks": dict(sorted(Counter(r["task"] for r in records).items())), "splits": dict(sorted(splits.items()))}
     write_manifest(root / "manifest.jsonl", records)
-    tmp = root / f".{MARKER}.tmp"
-    tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    os.replace(tmp, root / MARKER)
+    atomic_write_text(root / MARKER, json.dumps(summary, indent=1))
     log.debug("wrote %d cases, %d manifest records to %s", cases, len(records), root)
     return summary
 
@@ -176,7 +179,13 @@ def _progress(items: Iterator, total: int, show: bool) -> Iterator:
     if not show:
         yield from items
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
         task = bar.add_task("cases", total=total)

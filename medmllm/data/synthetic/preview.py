@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medmllm.files import atomic_write_with
+
 from .case import Case, render_case
 from .config import SynthConfig
 
@@ -63,10 +65,7 @@ def write_preview(path: str | os.PathLike, seed: int, n: int = 8, config: SynthC
             axes[r, c0 + 2].imshow(cor, cmap="gray", vmin=-1100, vmax=300, aspect=d / w)
             axes[r, c0 + 2].set_title("CT coronal", fontsize=7)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    try:
+        return atomic_write_with(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    finally:
+        plt.close(fig)

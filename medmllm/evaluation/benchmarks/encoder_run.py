@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from medmllm.errors import InputError
+from medmllm.files import atomic_write_with
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,14 @@ def run_encoder_benchmark(bench: Any, checkpoint: str | os.PathLike, data: str |
     from medmllm.data.schema import image_root, read_manifest
     from medmllm.data.transforms import build_pipelines
     from medmllm.evaluation.benchmarks.results import build_results, write_results
-    from medmllm.evaluation.encoder_eval import (encode, eval_items, retrieval_ranks, text_embeddings,
-                                                untrained_copy, zero_shot_prompts)
+    from medmllm.evaluation.encoder_eval import (
+        encode,
+        eval_items,
+        retrieval_ranks,
+        text_embeddings,
+        untrained_copy,
+        zero_shot_prompts,
+    )
     from medmllm.evaluation.encoder_metrics import linear_probe_scores, zero_shot_scores
     from medmllm.findings import FINDING_KEYS
     from medmllm.models.checkpoint import read_export
@@ -189,7 +196,7 @@ def plot_auroc(results: dict[str, Any], path: Path) -> None:
     axes[0][0].set_yticks(y, keys, fontsize=8)
     fig.suptitle(f"Per-label AUROC: {results.get('model')}", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    finally:
+        plt.close(fig)

@@ -64,16 +64,6 @@ def read_records_or_rows(path: str | os.PathLike, what: str = "references") -> l
     return read_jsonl(p, what)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, p)
-    return p
-
-
 def dumps_rows(rows: Iterable[dict[str, Any]]) -> str:
     """Rows as JSONL text (UTF-8, one object per line)."""
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
