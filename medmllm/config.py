@@ -9,15 +9,29 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import re
 import typing
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable, Literal
+
+from annotated_types import Ge, Gt, Le
 
 from medmllm.errors import ConfigError
+
+# Value types of config fields: pydantic checks them when a config is loaded (``from_dict``).
+PosInt = Annotated[int, Ge(1)]
+NonNegInt = Annotated[int, Ge(0)]
+PosFloat = Annotated[float, Gt(0)]
+NonNegFloat = Annotated[float, Ge(0)]
+Fraction = Annotated[float, Ge(0), Le(1)]
+Precision = Literal["auto", "32-true", "32", "bf16-mixed", "bf16-true", "bf16", "16-mixed", "16-true", "16",
+                    "64-true", "64", "transformer-engine"]
+# Every config dataclass refuses keys it does not declare.
+STRICT = {"extra": "forbid"}
 
 
 def _yaml():
@@ -168,52 +182,64 @@ def config_hash(cfg: Any) -> str:
 
 
 def from_dict(cls: type, data: dict[str, Any] | None, where: str = "") -> Any:
-    """Build dataclass ``cls`` from ``data``; unknown keys raise with their dotted path.
+    """Build dataclass ``cls`` from ``data``, every value checked against its declared type.
 
-    Nested dataclass fields (also ``dict[str, Dataclass]`` and ``list[Dataclass]``) are converted.
+    Validation is pydantic's (lax mode: ``"3"`` is read as 3 for an int, ``"1e-3"`` as a float);
+    unknown keys, wrong types, values outside a ``Literal`` or a bound raise one
+    :class:`ConfigError` line with the dotted key, the value and what is allowed. Nested
+    dataclasses (also in ``dict[str, X]`` / ``list[X]``) are built too.
     """
+    from pydantic import ValidationError
+
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(None, f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        pre = f"{where}." if where else ""
-        raise ConfigError(None, f"unknown config key(s) {', '.join(pre + u for u in unknown)}; "
-                          f"valid: {', '.join(sorted(names))}")
-    kwargs = {}
-    for k, v in data.items():
-        kwargs[k] = _convert(hints[k], v, f"{where}.{k}" if where else k)
     try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise ConfigError(None, f"{where or cls.__name__}: {e}") from None
+        return _adapter(cls).validate_python(data)
+    except ValidationError as e:
+        raise ConfigError(None, describe_validation_error(e, cls, where)) from None
 
 
-def _convert(tp: Any, v: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if v is None:
-        return None
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, v, where)
-    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
-        for a in args:
-            if a is type(None):
-                continue
-            if dataclasses.is_dataclass(a) and isinstance(v, dict):
-                return from_dict(a, v, where)
-        return v
-    if origin is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
-        if not isinstance(v, dict):
-            raise ConfigError(None, f"{where}: expected a mapping")
-        return {k: from_dict(args[1], x, f"{where}.{k}") for k, x in v.items()}
-    if origin is list and args and dataclasses.is_dataclass(args[0]):
-        if not isinstance(v, list):
-            raise ConfigError(None, f"{where}: expected a list")
-        return [from_dict(args[0], x, f"{where}.{i}") for i, x in enumerate(v)]
-    return v
+@functools.lru_cache(maxsize=None)
+def _adapter(cls: type) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(cls)
+
+
+def _field_type(cls: Any, path: tuple[Any, ...]) -> Any:
+    """The dataclass reached from ``cls`` by the field names of ``path`` (list / dict keys skipped)."""
+    tp: Any = cls
+    for part in path:
+        while typing.get_origin(tp) in (list, dict, typing.Union) or str(typing.get_origin(tp)) == "<class 'types.UnionType'>":
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[-1] if args else Any
+        if not (dataclasses.is_dataclass(tp) and isinstance(part, str)):
+            continue
+        hints = typing.get_type_hints(tp, include_extras=False)
+        if part not in hints:
+            return tp
+        tp = hints[part]
+    return tp
+
+
+def describe_validation_error(e: Any, cls: type, where: str = "") -> str:
+    """One line for the first problem of a pydantic ``ValidationError``: key, value, what is allowed."""
+    err = e.errors(include_url=False)[0]
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    # pydantic reports the branch of a union (``int``, ``list[...]``) in the location: drop it
+    loc = tuple(x for x in loc if not (isinstance(x, str) and ("[" in x or x in ("int", "float", "str", "bool", "dict", "list", "none"))))
+    key = ".".join(([where] if where else []) + [str(x) for x in loc])
+    value = err.get("input")
+    if err["type"] == "unexpected_keyword_argument":
+        parent = _field_type(cls, loc[:-1])
+        valid = ", ".join(f.name for f in dataclasses.fields(parent)) if dataclasses.is_dataclass(parent) else ""
+        return f"unknown config key {key}" + (f"; valid: {valid}" if valid else "")
+    if err["type"] in ("missing_argument", "missing"):
+        return f"config key {key} is required"
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"config key {key} = {shown}: {err['msg'][0].lower() + err['msg'][1:]}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,6 +253,8 @@ def _convert(tp: Any, v: Any, where: str) -> Any:
 class ModalityConfig:
     """One modality slot: ``encoder: {name, ...kwargs, init_from}``, ``connector: {name, ...kwargs}``."""
 
+    __pydantic_config__ = STRICT
+
     encoder: dict[str, Any]
     connector: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "mlp2x_gelu"})
 
@@ -238,19 +266,36 @@ class ModalityConfig:
 
 
 @dataclasses.dataclass
+class LoraSpec:
+    """``model.llm.lora``: a PEFT LoRA adapter on the LLM (``alpha`` defaults to ``2 * r``)."""
+
+    __pydantic_config__ = STRICT
+
+    r: PosInt = 16
+    alpha: PosFloat | None = None
+    dropout: Annotated[float, Ge(0), Le(1)] = 0.0
+    target_modules: str | list[str] = "all-linear"
+    modules_to_save: list[str] | None = None
+
+
+@dataclasses.dataclass
 class ModelConfig:
     """The composite model: modality slots, the LLM (``{name, ...kwargs, lora}``), whole-model
     ``init_from`` (an export folder) and the token budget of a sample."""
 
+    __pydantic_config__ = STRICT
+
     modalities: dict[str, ModalityConfig] = dataclasses.field(default_factory=dict)
     llm: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "tiny"})
     init_from: str | None = None
-    max_length: int = 2048
+    max_length: PosInt = 2048
     system_prompt: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.llm, dict) or not isinstance(self.llm.get("name"), str):
             raise ConfigError(None, "model.llm: expected a mapping with a 'name'")
+        if self.llm.get("lora"):
+            self.llm["lora"] = to_plain(from_dict(LoraSpec, self.llm["lora"], "model.llm.lora"))
         for m in self.modalities:
             if m not in ("xray", "ct"):
                 raise ConfigError(None, f"model.modalities.{m}: unknown modality slot; valid: ct, xray")
@@ -267,38 +312,30 @@ class OptimConfig:
     defaults (``align`` uses lr 1e-3, ``instruct`` 2e-4, ``clinical`` 1e-4).
     """
 
-    name: str = "adamw"
-    lr: float = 1e-4
-    lr_encoders: float | None = None
-    lr_connectors: float | None = None
-    lr_llm: float | None = None
-    weight_decay: float = 0.0
-    betas: list[float] = dataclasses.field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    momentum: float = 0.9
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    warmup_ratio: float = 0.0
-    min_lr_ratio: float = 0.0
-    grad_clip: float | None = 1.0
-    accumulate: int = 1
+    __pydantic_config__ = STRICT
 
-    def __post_init__(self) -> None:
-        # YAML reads "1e-4" (no dot) as a string: accept it for every number here.
-        for f in ("lr", "lr_encoders", "lr_connectors", "lr_llm", "weight_decay", "eps", "momentum",
-                  "warmup_ratio", "min_lr_ratio", "grad_clip"):
-            v = getattr(self, f)
-            if isinstance(v, str):
-                try:
-                    setattr(self, f, float(v))
-                except ValueError:
-                    raise ConfigError(None, f"train.optim.{f}: expected a number, got '{v}'") from None
-        self.betas = [float(b) for b in self.betas]
+    name: Literal["adamw", "sgd"] = "adamw"
+    lr: PosFloat = 1e-4
+    lr_encoders: PosFloat | None = None
+    lr_connectors: PosFloat | None = None
+    lr_llm: PosFloat | None = None
+    weight_decay: NonNegFloat = 0.0
+    betas: list[Fraction] = dataclasses.field(default_factory=lambda: [0.9, 0.999])
+    eps: PosFloat = 1e-8
+    momentum: Fraction = 0.9
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: NonNegInt = 0
+    warmup_ratio: Fraction = 0.0
+    min_lr_ratio: Fraction = 0.0
+    grad_clip: PosFloat | None = 1.0
+    accumulate: PosInt = 1
 
 
 @dataclasses.dataclass
 class TrainableConfig:
     """``train.trainable``: override the stage's freeze policy (null keeps the stage default)."""
+
+    __pydantic_config__ = STRICT
 
     encoders: Any = None
     connectors: Any = None
@@ -314,13 +351,15 @@ class CheckpointConfig:
     the stage exports, ``last`` or ``best``.
     """
 
+    __pydantic_config__ = STRICT
+
     monitor: str = "val/loss"
-    mode: str = "min"
-    save_top_k: int = 1
+    mode: Literal["min", "max"] = "min"
+    save_top_k: Annotated[int, Ge(-1)] = 1
     save_last: bool = True
-    every_n_steps: int | None = None
+    every_n_steps: PosInt | None = None
     trainable_only: bool = True
-    export: str = "last"
+    export: Literal["last", "best"] = "last"
 
 
 @dataclasses.dataclass
@@ -331,12 +370,14 @@ class StrategyConfig:
     keys of its JSON config in ``deepspeed``.
     """
 
-    name: str = "auto"
-    sharding_strategy: str = "FULL_SHARD"
+    __pydantic_config__ = STRICT
+
+    name: Literal["auto", "single", "ddp", "fsdp", "deepspeed_stage_2", "deepspeed_stage_3"] = "auto"
+    sharding_strategy: Literal["FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "NO_SHARD"] = "FULL_SHARD"
     auto_wrap: bool = True
     activation_checkpointing: bool = False
     cpu_offload: bool = False
-    state_dict_type: str = "full"
+    state_dict_type: Literal["full", "sharded"] = "full"
     find_unused_parameters: bool = False
     process_group_backend: str | None = None
     deepspeed: dict[str, Any] | None = None
@@ -346,19 +387,23 @@ class StrategyConfig:
 class TrainEvalConfig:
     """``train.eval``: generated sample reports and clinical macro-F1 at each validation."""
 
-    num_samples: int = 2
-    clinical_subset: int = 16
-    max_new_tokens: int = 128
-    batch_size: int = 8
+    __pydantic_config__ = STRICT
+
+    num_samples: NonNegInt = 2
+    clinical_subset: NonNegInt = 16
+    max_new_tokens: PosInt = 128
+    batch_size: PosInt = 8
 
 
 @dataclasses.dataclass
 class FeatureCacheConfig:
     """``train.feature_cache``: reuse the outputs of frozen, non-augmented encoders."""
 
+    __pydantic_config__ = STRICT
+
     enabled: bool = True
-    max_gb: float = 4.0
-    dtype: str | None = None
+    max_gb: NonNegFloat = 4.0
+    dtype: Literal["float32", "bfloat16", "float16"] | None = None
 
 
 @dataclasses.dataclass
@@ -370,17 +415,19 @@ class TrainConfig:
     reproducibility). ``run_dir`` null puts runs in ``output_dir/<config name>-<time>``.
     """
 
+    __pydantic_config__ = STRICT
+
     stage: str = "instruct"
-    seed: int = 0
-    max_steps: int = 100
-    max_epochs: int = -1
-    val_every_n_steps: int | None = 50
-    limit_val_batches: float = 1.0
-    log_every_n_steps: int = 10
-    precision: str = "bf16-mixed"
-    accelerator: str = "auto"
+    seed: NonNegInt = 0
+    max_steps: Annotated[int, Ge(-1)] = 100
+    max_epochs: Annotated[int, Ge(-1)] = -1
+    val_every_n_steps: PosInt | None = 50
+    limit_val_batches: NonNegFloat = 1.0
+    log_every_n_steps: PosInt = 10
+    precision: Precision = "auto"
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"] = "auto"
     devices: Any = 1
-    num_nodes: int = 1
+    num_nodes: PosInt = 1
     deterministic: bool = False
     gradient_checkpointing: bool = False
     output_dir: str = "runs"
@@ -408,9 +455,11 @@ class XrayTransformConfig:
     image's aspect ratio; each view has the encoder's size). ``interpolation`` is MONAI's resize mode.
     """
 
-    mode: str = "resize_pad"
-    max_tiles: int = 4
-    interpolation: str = "area"
+    __pydantic_config__ = STRICT
+
+    mode: Literal["resize_pad", "anyres"] = "resize_pad"
+    max_tiles: PosInt = 4
+    interpolation: Literal["area", "bilinear", "bicubic", "nearest", "nearest-exact"] = "area"
 
 
 @dataclasses.dataclass
@@ -424,10 +473,12 @@ class CTTransformConfig:
     slices are rejected.
     """
 
+    __pydantic_config__ = STRICT
+
     spacing: list[float] | None = dataclasses.field(default_factory=lambda: [2.0, 1.5, 1.5])
     windows: list[Any] | None = None
-    fit: str = "crop_pad"
-    min_slices: int = 1
+    fit: Literal["crop_pad", "resize"] = "crop_pad"
+    min_slices: PosInt = 1
 
 
 @dataclasses.dataclass
@@ -440,18 +491,22 @@ class AugmentConfig:
     axial slice. No flips: left and right are findings.
     """
 
+    __pydantic_config__ = STRICT
+
     enabled: bool = True
-    prob: float = 0.5
-    rotate_deg: float = 5.0
-    scale: float = 0.05
-    translate: float = 0.03
-    intensity: float = 0.1
+    prob: Fraction = 0.5
+    rotate_deg: NonNegFloat = 5.0
+    scale: Fraction = 0.05
+    translate: Fraction = 0.03
+    intensity: Fraction = 0.1
     gamma: list[float] = dataclasses.field(default_factory=lambda: [0.8, 1.25])
 
 
 @dataclasses.dataclass
 class TransformConfig:
     """``data.transforms``: per-modality preprocessing (sizes and normalisation come from the encoder)."""
+
+    __pydantic_config__ = STRICT
 
     xray: XrayTransformConfig = dataclasses.field(default_factory=XrayTransformConfig)
     ct: CTTransformConfig = dataclasses.field(default_factory=CTTransformConfig)
@@ -471,8 +526,10 @@ class SyntheticSourceConfig:
     write and 7x faster to read than a 32-file DICOM series).
     """
 
-    cases: int
-    seed: int = 0
+    __pydantic_config__ = STRICT
+
+    cases: PosInt
+    seed: NonNegInt = 0
     cache_dir: str | None = None
     workers: int | None = None
     xray_size: list[int] | None = None
@@ -506,11 +563,13 @@ class DataSourceConfig:
     the source's ``split`` (train for ``data.train``, val for ``data.val``).
     """
 
+    __pydantic_config__ = STRICT
+
     path: str | None = None
-    weight: float = 1.0
+    weight: PosFloat = 1.0
     tasks: list[str] | None = None
     variants: list[str] | None = None
-    split: str | None = None
+    split: Literal["train", "val", "test", "any"] | None = None
     storage_options: dict[str, Any] | None = None
     synthetic: SyntheticSourceConfig | None = None
 
@@ -534,19 +593,21 @@ class DataConfig:
     ``answer`` (benchmark-style) are trained on it.
     """
 
+    __pydantic_config__ = STRICT
+
     train: list[DataSourceConfig] = dataclasses.field(default_factory=list)
     val: list[DataSourceConfig] = dataclasses.field(default_factory=list)
     tasks: list[str] | None = None
     variants: list[str] | None = None
-    batch_size: int = 4
-    eval_batch_size: int | None = None
-    num_workers: int = 2
+    batch_size: PosInt = 4
+    eval_batch_size: PosInt | None = None
+    num_workers: NonNegInt = 2
     group_by_length: bool = False
-    samples_per_epoch: int | None = None
+    samples_per_epoch: PosInt | None = None
     cache_dir: str | None = None
-    memory_cache_gb: float = 2.0
+    memory_cache_gb: NonNegFloat = 2.0
     answer_as_target: bool = True
-    seed: int = 0
+    seed: NonNegInt = 0
     transforms: TransformConfig = dataclasses.field(default_factory=TransformConfig)
 
 
@@ -569,13 +630,15 @@ class EncoderPretrainConfig:
     every GPU contrasts against the whole global batch.
     """
 
+    __pydantic_config__ = STRICT
+
     text: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "small"})
-    embed_dim: int = 128
+    embed_dim: PosInt = 128
     labels: list[str] | None = None
-    label_weight: float = 1.0
-    contrastive_weight: float = 1.0
+    label_weight: NonNegFloat = 1.0
+    contrastive_weight: NonNegFloat = 1.0
     label_aware: bool = True
-    temperature: float = 0.07
-    max_text_length: int = 192
+    temperature: PosFloat = 0.07
+    max_text_length: PosInt = 192
     dedupe: bool = True
     gather: bool = True

@@ -34,7 +34,7 @@ class ConfigError(InputError):
 class MissingDependencyError(MedmllmError):
     """An optional package is not installed; the message names it and the pip command."""
 
-    def __init__(self, package: str, purpose: str, extra: str | None = None):
-        hint = f"pip install {package}" if extra is None else f"pip install 'medmllm[{extra}]'"
+    def __init__(self, package: str, purpose: str, extra: str | None = None, hint: str | None = None):
+        hint = hint or (f"pip install {package}" if extra is None else f"pip install 'medmllm[{extra}]'")
         super().__init__(f"{purpose} needs the package '{package}': {hint}")
         self.package = package

@@ -128,6 +128,13 @@ class Predictor:
         tmp_name = root.name.startswith(".") and ".tmp-" in root.name
         if tmp_name:
             raise InputError(root, "this is a temporary folder of an interrupted save, not an export")
+        if dtype is None:  # a bf16 export on a CPU without bf16 runs in fp32 (medmllm.hardware)
+            from medmllm.hardware import default_dtype
+
+            saved = (doc.get("checkpoint") or {}).get("llm_dtype")
+            target = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            chosen = default_dtype(saved, str(target))
+            dtype = chosen if chosen != saved else None
         model = MedMLLM.from_pretrained(root, dtype=dtype) if dtype else MedMLLM.from_pretrained(root)
         transforms = ((doc.get("data") or {}).get("transforms")) if isinstance(doc.get("data"), dict) else None
         if transforms is None and model.encoders:

@@ -33,5 +33,16 @@ def cli(capsys):
     return run
 
 
+# Per-test time limits (pytest-timeout): ``timeout`` in pyproject.toml for ordinary tests, this for the
+# tests marked slow; a test may set its own with @pytest.mark.timeout(N). A hang fails with the test's name.
+SLOW_TIMEOUT_S = 900
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~10 s (still runs in CI)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))

@@ -29,11 +29,21 @@ from torch.utils.data import Dataset
 from medmllm.data.collate import SPATIAL_DIMS
 from medmllm.data.dataset import ManifestDataset
 from medmllm.data.transforms import ImagePipeline
-from medmllm.errors import InputError
+from medmllm.errors import InputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
 MODALITIES = ("xray", "ct")
+
+
+def _litdata() -> Any:
+    """The litdata module, or a one-line error saying how to install it (without torchvision)."""
+    try:
+        import litdata
+    except ImportError:
+        raise MissingDependencyError("litdata", "litdata chunks (prepare --optimize, streamed sources)",
+                                     hint='pip install --no-deps "litdata>=0.2" && pip install "medmllm[streaming]"') from None
+    return litdata
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str | None:
@@ -103,8 +113,7 @@ def optimize_dataset(dataset: ManifestDataset, output_dir: str | os.PathLike, *,
     """
     import tempfile
 
-    import litdata
-
+    litdata = _litdata()
     url = str(output_dir)
     if url.startswith("s3://"):
         with tempfile.TemporaryDirectory(prefix="medmllm-chunks-") as tmp:
@@ -119,9 +128,11 @@ def optimize_dataset(dataset: ManifestDataset, output_dir: str | os.PathLike, *,
     out = Path(output_dir)
     if out.exists() and any(out.iterdir()):
         raise InputError(out, "output folder exists and is not empty")
+    # spawn, never fork: a child forked after torch's OpenMP pool has run deadlocks in its first
+    # parallel op (seen in MONAI Spacingd -> affine_grid). The writer and its dataset are picklable.
     litdata.optimize(fn=SampleWriter(dataset, collator, signature), inputs=list(range(len(dataset))),
                      output_dir=str(out.resolve()), chunk_bytes=chunk_bytes, num_workers=num_workers,
-                     verbose=False, start_method="fork")
+                     verbose=False, start_method="spawn")
     index = out / "index.json"
     return sum(int(c.get("chunk_size", 0)) for c in json.loads(index.read_text())["chunks"])
 
@@ -155,8 +166,7 @@ class StreamingSamples(Dataset):
     def __init__(self, input_dir: str, pipelines: dict[str, ImagePipeline], *, tokenizer: Any = None,
                  max_length: int | None = None, tasks: list[str] | None = None,
                  storage_options: dict[str, Any] | None = None, cache_dir: str | None = None):
-        import litdata
-
+        litdata = _litdata()
         self.input_dir = input_dir
         self.pipelines = pipelines
         self.ds = litdata.StreamingDataset(input_dir, storage_options=storage_options or {}, cache_dir=cache_dir)

@@ -16,6 +16,7 @@ import lightning as L
 from torch import nn
 
 from medmllm.errors import ConfigError
+from medmllm.hardware import resolve_precision
 from medmllm.training.sampler import make_resumable
 from medmllm.training.strategies import build_strategy, cuda_missing, resolve_accelerator
 
@@ -81,14 +82,6 @@ def setup_model(model: nn.Module, ctx: Any) -> None:
     log.info("gradient checkpointing on for the LLM")
 
 
-def precision_for(precision: str, accelerator: str) -> str:
-    """Lightning precision; ``16-mixed`` becomes ``bf16-mixed`` on CPU (fp16 autocast is GPU-only)."""
-    if accelerator == "cpu" and precision in ("16-mixed", "16"):
-        log.warning("precision 16-mixed is not available on CPU; using bf16-mixed")
-        return "bf16-mixed"
-    return precision
-
-
 def checkpoint_callbacks(ctx: Any, has_val: bool) -> list[Any]:
     """Best (on the monitored metric), last, and every-N-steps checkpoint callbacks."""
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -151,9 +144,10 @@ def build_trainer(ctx: Any, model: nn.Module | None = None, *, for_training: boo
         callbacks.append(progress_bar())
     if t.max_steps <= 0 and t.max_epochs <= 0:
         raise ConfigError(None, "train: set max_steps or max_epochs")
+    ctx.precision = resolve_precision(t.precision, acc)
     return L.Trainer(
         accelerator=acc, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
-        precision=precision_for(t.precision, acc), max_steps=t.max_steps, max_epochs=t.max_epochs,
+        precision=ctx.precision, max_steps=t.max_steps, max_epochs=t.max_epochs,
         limit_val_batches=limit_val, log_every_n_steps=t.log_every_n_steps,
         gradient_clip_val=t.optim.grad_clip,
         accumulate_grad_batches=accumulate, deterministic=t.deterministic, default_root_dir=ctx.dir,

@@ -37,6 +37,13 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def _precision(ctx: Any) -> str:
+    from medmllm.hardware import cpu_class
+
+    used = ctx.precision or ctx.train.precision
+    return used if used == ctx.train.precision else f"{used} ({ctx.train.precision} on CPU class {cpu_class()})"
+
+
 def model_card(ctx: Any, summary: Any, metrics: dict[str, Any], steps: int, sources: Iterable[Path]) -> str:
     """Markdown model card: intended use, data, training, metrics, limitations."""
     model = ctx.config.get("model") or {}
@@ -56,7 +63,7 @@ def model_card(ctx: Any, summary: Any, metrics: dict[str, Any], steps: int, sour
     lines += [f"- `{p.name}`" for p in srcs] or ["- (data given in the config)"]
     lines += ["", "## Training",
               f"Stage `{ctx.stage.name}`: {ctx.stage.description}. {steps} optimiser steps, seed {ctx.train.seed}, "
-              f"precision {ctx.train.precision}, lr {ctx.train.optim.lr:g} ({ctx.train.optim.schedule}).", ""]
+              f"precision {_precision(ctx)}, lr {ctx.train.optim.lr:g} ({ctx.train.optim.schedule}).", ""]
     if summary is not None:
         lines += ["```", *summary.lines(), "```", ""]
     lines += ["## Metrics (last validation)"]
@@ -110,7 +117,7 @@ def export_stage(ctx: Any, trainer: Any, module: Any, summary: Any) -> Path | No
     extra = {
         "stage": {"name": ctx.name, "kind": ctx.stage.name, "index": ctx.index, "steps": int(trainer.global_step),
                   "weights": source},
-        "train": to_plain(ctx.train), "data": to_plain(ctx.config.get("data") or {}),
+        "train": {**to_plain(ctx.train), "precision_used": ctx.precision}, "data": to_plain(ctx.config.get("data") or {}),
         "metrics": metrics,
         "trainable": None if summary is None else {"trainable": summary.trainable, "total": summary.total},
         "provenance": provenance(ctx.config, data_files=files, seed=ctx.train.seed),

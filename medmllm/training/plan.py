@@ -49,6 +49,7 @@ class StageContext:
     val_samples: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     augmented: dict[str, bool] = dataclasses.field(default_factory=dict)
     extra_callbacks: list[Any] = dataclasses.field(default_factory=list)
+    precision: str | None = None  # the Lightning precision in use (``train.precision`` resolved for this machine)
 
     @property
     def dir(self) -> Path:
@@ -113,6 +114,9 @@ def build_plan(cfg: dict[str, Any], run_dir: Path, *, quiet: bool = False) -> li
     """Stage contexts of a config (validated: unknown keys and stage names raise)."""
     plan = []
     multi = cfg.get("pipeline") is not None
+    if multi and cfg.get("train"):  # errors in the shared block name the key the user wrote
+        top = cfg["train"]
+        train_config(get_stage(str(top.get("stage", "instruct"))), top, "train")
     for i, (name, c) in enumerate(stage_configs(cfg)):
         where = f"pipeline.{i}.train" if multi else "train"
         stage = get_stage(str((c.get("train") or {}).get("stage", "instruct")))

@@ -53,7 +53,8 @@ def validate_stage(ctx: Any, *, build_data: bool = True) -> tuple[list[str], dic
     from medmllm.training import optim as optim_lib
     from medmllm.training.builders import build_trainer, setup_model
     from medmllm.training.stages import named_part_parameters
-    from medmllm.training.strategies import GPU_ONLY, build_strategy, cuda_missing, describe, gpu_only_reason
+    from medmllm.training.strategies import (GPU_ONLY, build_strategy, cuda_missing, describe, gpu_only_reason,
+                                             resolve_accelerator)
 
     import lightning as L
 
@@ -89,7 +90,11 @@ def validate_stage(ctx: Any, *, build_data: bool = True) -> tuple[list[str], dic
                      f"{_count(sum(p.numel() for p in g['params']))} parameters")
     strategy = build_strategy(t.strategy, model, accelerator=t.accelerator, for_training=False)
     facts["strategy"] = strategy
-    lines.append(f"  strategy: {describe(strategy)}; precision {t.precision}; {t.devices} device(s) x {t.num_nodes} node(s)")
+    from medmllm.hardware import resolve_precision
+
+    here = resolve_precision(t.precision, resolve_accelerator(t.accelerator))
+    shown = t.precision if here == t.precision else f"{t.precision} (here: {here})"
+    lines.append(f"  strategy: {describe(strategy)}; precision {shown}; {t.devices} device(s) x {t.num_nodes} node(s)")
     if t.strategy.name in GPU_ONLY and not torch.cuda.is_available():
         lines.append("  note: " + gpu_only_reason(t.strategy.name))
     elif cuda_missing(t.accelerator):

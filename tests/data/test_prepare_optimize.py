@@ -12,8 +12,19 @@ from medmllm.io.writers import write_ct_series, write_png
 TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"
 
 
+def _use_torch_thread_pool():
+    """Run parallel ops first, as a real session does: a forked litdata worker deadlocked after this."""
+    torch.set_num_threads(2)
+    theta = torch.eye(3, 4).repeat(4, 1, 1)
+    grid = torch.nn.functional.affine_grid(theta, (4, 1, 16, 32, 32), align_corners=False)
+    assert grid.shape == (4, 16, 32, 32, 3)
+    assert float((torch.ones(256, 256) @ torch.ones(256, 256))[0, 0]) == 256.0
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_prepare_optimize_and_datamodule_from_model(tmp_path, cli):
+    _use_torch_thread_pool()
     src = tmp_path / "export"
     for i in range(3):
         case = src / f"case_{i}"

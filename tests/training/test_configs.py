@@ -76,3 +76,67 @@ def test_cli_config_errors_are_one_line(cli, tmp_path, synth_manifest):
     assert r.code == 2 and "not a medmllm run folder" in r.err
     r = cli("train")
     assert r.code == 2 and "--config" in r.err
+
+
+@pytest.mark.parametrize("override, key, shown", [
+    ("--train.max_steps=abc", "train.max_steps", "'abc'"),
+    ("--data.batch_size=two", "data.batch_size", "'two'"),
+    ("--data.batch_size=0", "data.batch_size", "0"),
+    ("--pipeline.1.train.optim.lr=-0.001", "pipeline.1.train.optim.lr", "-0.001"),
+    ("--train.precision=bf17", "train.precision", "'bf17'"),
+    ("--train.checkpoint.mode=maximum", "train.checkpoint.mode", "'maximum'"),
+])
+def test_typed_config_errors_name_key_value_and_allowed(cli, override, key, shown):
+    r = cli("validate", "--config", CONFIGS / "tiny.yaml", override)
+    assert r.code == 2, r
+    line = r.err.strip()
+    assert len(line.splitlines()) == 1 and "internal" not in line and "Traceback" not in line
+    assert f"config key {key} = {shown}: " in line
+
+
+def test_lora_keys_are_checked(cli):
+    r = cli("validate", "--config", CONFIGS / "tiny.yaml", "--model.llm.lora.rank=8")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+    assert "unknown config key model.llm.lora.rank; valid: r, alpha, dropout" in r.err
+    from medmllm.config import ModelConfig, from_dict
+
+    cfg = from_dict(ModelConfig, {"llm": {"name": "tiny", "lora": {"r": "8"}}}, "model")
+    assert cfg.llm["lora"]["r"] == 8 and cfg.llm["lora"]["target_modules"] == "all-linear"
+
+
+def test_numbers_as_strings_are_read_leniently():
+    from medmllm.config import TrainConfig, from_dict
+
+    t = from_dict(TrainConfig, {"max_steps": "5", "optim": {"lr": "1e-3", "betas": ["0.9", 0.95]}}, "train")
+    assert t.max_steps == 5 and t.optim.lr == pytest.approx(1e-3) and t.optim.betas == [0.9, 0.95]
+    assert t.precision == "auto"
+
+
+def test_every_shipped_config_leaves_precision_to_the_hardware():
+    """No shipped config forces bf16 (80x slower on AVX2-only CPUs); fp32 is allowed where chosen."""
+    from medmllm.config import load_config
+
+    for name in ALL_CONFIGS:
+        cfg = load_config(CONFIGS / name)
+        blocks = [cfg.get("train") or {}] + [e.get("train") or {} for e in cfg.get("pipeline") or []]
+        for block in blocks:
+            assert block.get("precision", "auto") in ("auto", "32-true"), (name, block.get("precision"))
+
+
+def test_trainer_and_validate_use_the_resolved_precision(cli, monkeypatch, synth_manifest, tmp_path):
+    from medmllm import hardware
+    from medmllm.config import load_config
+    from medmllm.training.builders import build_trainer
+    from medmllm.training.plan import build_plan
+
+    monkeypatch.setattr(hardware, "bf16_native", lambda accelerator="cpu": (False, "test CPU without bf16"))
+    cfg = load_config(CONFIGS / "tiny.yaml", [f"--data.train=[{{path: {synth_manifest}}}]", "--data.val=[]",
+                                              "--train.precision=auto", "--pipeline=null"])
+    ctx = build_plan(cfg, tmp_path / "run")[0]
+    trainer = build_trainer(ctx, None, has_val=False)
+    assert ctx.precision == "32-true" and trainer.precision == "32-true"
+    r = cli("validate", "--config", CONFIGS / "tiny.yaml", f"--data.train=[{{path: {synth_manifest}}}]",
+            f"--data.val=[{{path: {synth_manifest}}}]", "--train.precision=bf16-mixed",
+            "--pipeline.0.train.precision=auto")
+    assert r.code == 0, r
+    assert "precision auto (here: 32-true)" in r.out
