@@ -85,12 +85,18 @@ class Registry:
             return False
 
 
+# Every registry lists the modules whose import registers its entries: the one place to add a module.
 ENCODERS = Registry("encoder", ("medmllm.models.encoders", "medmllm.models.cnn_encoders"))
 CONNECTORS = Registry("connector", ("medmllm.models.connectors",))
 LLMS = Registry("llm", ("medmllm.models.llm",))
-FORMATS = Registry("format", ("medmllm.data.formats",))
-BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks",))
-STAGES = Registry("stage", ("medmllm.training.stages",))
+FORMATS = Registry("format", ("medmllm.data.formats.llava", "medmllm.data.formats.mllm_bench", "medmllm.data.formats.mme",
+                              "medmllm.data.formats.p2med_dir", "medmllm.data.formats.scienceqa",
+                              "medmllm.data.formats.seed_bench"))
+BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.clinical", "medmllm.evaluation.benchmarks.mllm_bench",
+                                    "medmllm.evaluation.benchmarks.mme", "medmllm.evaluation.benchmarks.report",
+                                    "medmllm.evaluation.benchmarks.scienceqa", "medmllm.evaluation.benchmarks.seed_bench",
+                                    "medmllm.evaluation.benchmarks.encoder"))
+STAGES = Registry("stage", ("medmllm.training.stages", "medmllm.training.encoder_stage"))
 
 ALL = {"encoders": ENCODERS, "connectors": CONNECTORS, "llms": LLMS, "formats": FORMATS,
        "benchmarks": BENCHMARKS, "stages": STAGES}

@@ -11,14 +11,13 @@ export holds. The config's ``train.trainable`` overrides the defaults per part:
   or ``"auto"`` (LoRA when the model has an adapter, else full).
 
 Adding a stage (e.g. ``encoder`` pretraining): subclass :class:`Stage` in its own module,
-decorate it with ``@STAGES.register("name")`` and list the module in ``STAGE_MODULES`` below
-(or in the ``STAGES`` registry's module tuple) so it registers on first use.
+decorate it with ``@STAGES.register("name")`` and list the module in the ``STAGES`` registry's
+module tuple (:mod:`medmllm.registry`) so it registers on first use.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from typing import Any, ClassVar
 
@@ -30,9 +29,6 @@ from medmllm.registry import STAGES
 log = logging.getLogger(__name__)
 
 PARTS = ("encoders", "connectors", "llm")
-
-# Modules defining further stages; imported when this module is (i.e. on first STAGES lookup).
-STAGE_MODULES: tuple[str, ...] = ("medmllm.training.encoder_stage",)
 
 
 def model_parts(model: nn.Module) -> dict[str, nn.Module]:
@@ -266,7 +262,3 @@ def get_stage(name: str) -> Stage:
     """The registered stage ``name`` (unknown names list the valid ones)."""
     cls, extra = STAGES.get(name)
     return cls(**extra)
-
-
-for _module in STAGE_MODULES:
-    importlib.import_module(_module)
