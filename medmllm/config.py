@@ -105,18 +105,6 @@ def set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
         raise ConfigError(None, f"override '{key}': parent is not a mapping")
 
 
-def get_dotted(cfg: dict[str, Any], key: str, default: Any = None) -> Any:
-    node: Any = cfg
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return default
-    return node
-
-
 def parse_overrides(items: Iterable[str]) -> list[tuple[str, Any]]:
     """``['--a.b=1', 'c.d=x']`` -> ``[('a.b', 1), ('c.d', 'x')]``."""
     out = []
@@ -129,6 +117,32 @@ def parse_overrides(items: Iterable[str]) -> list[tuple[str, Any]]:
             raise ConfigError(None, f"override '{item}': empty key")
         out.append((k, parse_value(v)))
     return out
+
+
+def split_overrides(args: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Separate dotted overrides from other command-line words.
+
+    ``--a.b=1``, ``--a.b 1`` and ``--key=value`` are overrides (returned as ``--a.b=1``); anything
+    else is returned in the second list, in order, for the caller to refuse.
+    """
+    words = list(args)
+    dotted, rest = [], []
+    i = 0
+    while i < len(words):
+        a = words[i]
+        key = a[2:].split("=", 1)[0] if a.startswith("--") else ""
+        if key and not key.startswith(".") and ("." in key or "=" in a):
+            if "=" in a:
+                dotted.append(a)
+            elif i + 1 < len(words) and not words[i + 1].startswith("--"):
+                dotted.append(f"{a}={words[i + 1]}")
+                i += 1
+            else:
+                rest.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return dotted, rest
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -642,3 +656,63 @@ class EncoderPretrainConfig:
     max_text_length: PosInt = 192
     dedupe: bool = True
     gather: bool = True
+
+
+def reference_markdown() -> str:
+    """Markdown reference of every config key: one table per block (key, type, default) under its docstring.
+
+    ``docs/config-reference.md`` is this text (``python scripts/config_reference.py`` writes it; a
+    test checks that it is up to date).
+    """
+    blocks = [("model", ModelConfig), ("model.llm.lora", LoraSpec), ("model.modalities.<slot>", ModalityConfig),
+              ("data", DataConfig), ("data.train.<i> / data.val.<i>", DataSourceConfig),
+              ("data.train.<i>.synthetic", SyntheticSourceConfig), ("data.transforms", TransformConfig),
+              ("data.transforms.xray", XrayTransformConfig), ("data.transforms.ct", CTTransformConfig),
+              ("data.transforms.augment", AugmentConfig), ("train", TrainConfig), ("train.optim", OptimConfig),
+              ("train.trainable", TrainableConfig), ("train.checkpoint", CheckpointConfig),
+              ("train.strategy", StrategyConfig), ("train.eval", TrainEvalConfig),
+              ("train.feature_cache", FeatureCacheConfig), ("train.pretrain", EncoderPretrainConfig)]
+    out = ["# Config keys", "",
+           "Every key a training config takes, generated from the dataclasses of `medmllm/config.py` (types are",
+           "checked when a config loads; a wrong value is one `error:` line naming the key). A config holds",
+           "`model`, `data` and `train`, or those plus `pipeline` (a list of `{name, model, data, train}`",
+           "entries merged over them). `medmllm train --config FILE --print-config` prints a config resolved.", ""]
+    for where, cls in blocks:
+        doc = " ".join(line.strip() for line in (cls.__doc__ or "").strip().splitlines())
+        out += [f"## `{where}`", "", doc, "", "| key | type | default |", "|---|---|---|"]
+        hints = typing.get_type_hints(cls, include_extras=True)
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                default = f.default_factory()  # type: ignore[misc]
+            else:
+                default = None
+            shown = ("required" if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                     else "block below" if dataclasses.is_dataclass(default) else f"`{json.dumps(to_plain(default))}`")
+            out.append(f"| `{f.name}` | {_type_name(hints[f.name])} | {shown} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _type_name(tp: Any) -> str:
+    """A short readable name of a field type (``int >= 1``, ``'min' | 'max'``, ``float | null``)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Annotated:
+        base, *meta = args
+        bounds = []
+        for m in meta:
+            for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<=")):
+                if getattr(m, attr, None) is not None:
+                    bounds.append(f"{sym} {getattr(m, attr)}")
+        return _type_name(base) + (" " + ", ".join(bounds) if bounds else "")
+    if origin is Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return " \\| ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin in (list, dict):
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    if dataclasses.is_dataclass(tp):
+        return f"block `{tp.__name__}`"
+    return "any" if tp is Any else getattr(tp, "__name__", str(tp))
+
