@@ -156,17 +156,14 @@ class Deidentifier:
                 elem.value = self._dummy(elem)
             elif action == "T":
                 if elem.VR != "TM":
-                    elem.value = self._map_values(elem, lambda v: self._shift(v, elem.VR, days))
+                    elem.value = self._map_values(elem, functools.partial(self._shift, vr=elem.VR, days=days))
             elif action == "U" or (action is None and elem.VR == "UI"):
                 self._remap(elem)
-            elif elem.VR == "PN":
-                elem.value = ""
-            elif elem.VR in _TEMPORAL_VRS:  # not in the table, dates removed
+            elif elem.VR == "PN" or elem.VR in _TEMPORAL_VRS:  # not in the table: names emptied, dates removed
                 elem.value = ""
             elif elem.VR in _TEXT_VRS:
                 repl = "" if elem.VR in _SHORT_TEXT_VRS else "[removed]"
-                elem.value = self._map_values(
-                    elem, lambda v: scrub_text(v, values=values, replacement=repl).strip() if isinstance(v, str) else v)
+                elem.value = self._map_values(elem, functools.partial(_scrub, values=values, replacement=repl))
 
     @staticmethod
     def _map_values(elem: Any, fn: Any) -> Any:
@@ -237,6 +234,10 @@ class Deidentifier:
             item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
             items.append(item)
         ds.DeidentificationMethodCodeSequence = items
+
+
+def _scrub(value: Any, *, values: list[str], replacement: str) -> Any:
+    return scrub_text(value, values=values, replacement=replacement).strip() if isinstance(value, str) else value
 
 
 @functools.cache

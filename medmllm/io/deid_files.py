@@ -16,9 +16,10 @@ import os
 import struct
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from medmllm.files import atomic_dir, atomic_write_bytes, atomic_writer
 from medmllm.io.deid import Deidentifier
@@ -27,8 +28,11 @@ from medmllm.io.errors import ImageLoadError
 log = logging.getLogger(__name__)
 
 # What pydicom raises on a garbled data set while converting or encoding its values.
-_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, UnicodeError,
-              struct.error, NotImplementedError)
+def _malformed() -> tuple[type[BaseException], ...]:
+    from pydicom.errors import BytesLengthException
+
+    return (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, UnicodeError,
+            struct.error, NotImplementedError, BytesLengthException)
 
 
 @dataclass
@@ -54,6 +58,14 @@ def _truncated(messages: list[str]) -> bool:
     return any("end of file" in m.lower() or "truncat" in m.lower() for m in messages)
 
 
+def _non_image_class(ds: Any) -> bool:
+    """True for a known storage class that holds no image (report, key objects, presentation state)."""
+    from pydicom.uid import UID_dictionary
+
+    sop = str(ds.get("SOPClassUID", "")).strip()
+    return sop in UID_dictionary and "Image" not in UID_dictionary[sop][0]
+
+
 def _check_pixels(path: Path, ds: Any) -> None:
     """Refuse pixel data shorter than the image it describes (pydicom reads a cut file silently)."""
     from pydicom.encaps import generate_fragmented_frames
@@ -69,7 +81,7 @@ def _check_pixels(path: Path, ds: Any) -> None:
                 pass
             return
         expected = get_expected_length(ds, "bytes")
-    except _MALFORMED as e:
+    except _malformed() as e:
         raise ImageLoadError(path, f"malformed pixel data ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     if len(ds.PixelData) < expected:
         raise ImageLoadError(path, f"truncated DICOM file (pixel data is {len(ds.PixelData)} bytes, "
@@ -85,24 +97,29 @@ def deidentify_file(path: Path, deid: Deidentifier, *, skip_non_image: bool = Fa
     Raises:
         ImageLoadError: unreadable, cut, header-only or garbled file.
     """
-    from medmllm.io.dicom import capture_pydicom_messages, has_pixels, read_dataset, require_pixels
+    from medmllm.io.dicom import (
+        capture_pydicom_messages,
+        has_pixels,
+        read_dataset,
+        require_pixels,
+    )
 
     with capture_pydicom_messages() as messages:
-        ds = read_dataset(path)
-        if _truncated(messages):
-            raise ImageLoadError(path, "truncated DICOM file (it ends inside a data element)")
-        if len(ds) == 0:
-            raise ImageLoadError(path, "DICOM header only: no data set follows the file meta")
         try:
+            ds = read_dataset(path)  # BytesLengthException escapes it (a garbled file meta)
+            if _truncated(messages):
+                raise ImageLoadError(path, "truncated DICOM file (it ends inside a data element)")
+            if len(ds) == 0:
+                raise ImageLoadError(path, "DICOM header only: no data set follows the file meta")
             if not has_pixels(ds):
-                if skip_non_image and "SOPClassUID" in ds:
+                if skip_non_image and _non_image_class(ds):
                     return None
                 require_pixels(path, ds, messages)
             _check_pixels(path, ds)
             warnings = deid.dataset(ds)
             buf = io.BytesIO()
             ds.save_as(buf, enforce_file_format=True)
-        except _MALFORMED as e:
+        except _malformed() as e:
             raise ImageLoadError(path, f"malformed DICOM data set ({type(e).__name__}: "
                                        f"{str(e).splitlines()[0][:120]})") from None
     return buf.getvalue(), warnings
@@ -117,10 +134,19 @@ def _is_dicom(path: Path) -> bool:
         return False
 
 
-def _encoded(files: list[Path], base: Path, deid: Deidentifier, report: DeidReport) -> Iterator[tuple[str, bytes, list[str]]]:
-    """``(output name, bytes, warnings)`` for each DICOM image among ``files``; the rest is skipped."""
+def _encoded(files: list[Path], base: Path, deid: Deidentifier, report: DeidReport,
+             zip_path: Path | None = None) -> Iterator[tuple[str, bytes, list[str]]]:
+    """``(output name, bytes, warnings)`` for each DICOM image among ``files``; the rest is skipped.
+
+    A bad file unpacked from ``zip_path`` is named as ``ZIP: member`` in the error.
+    """
     for f in files:
-        result = deidentify_file(f, deid, skip_non_image=True) if _is_dicom(f) else None
+        try:
+            result = deidentify_file(f, deid, skip_non_image=True) if _is_dicom(f) else None
+        except ImageLoadError as e:
+            if zip_path is None:
+                raise
+            raise ImageLoadError(zip_path, f"{f.relative_to(base).as_posix()}: {e.problem}") from None
         if result is None:
             report.skipped.append(str(f.relative_to(base)))
             continue
@@ -175,24 +201,25 @@ def deidentify_path(src: str | os.PathLike, dst: str | os.PathLike, *, deid: Dei
         report.burned_in = [(str(dst), w) for w in warnings]
     else:
         with tempfile.TemporaryDirectory(prefix="medmllm-deid-") as tmp:
+            zip_path = None
             if kind == "dicom":
                 base, files = src.parent, [src]
             elif kind == "folder":
                 base, files = src, sorted(p for p in src.rglob("*") if p.is_file())
             else:
-                base = Path(tmp)
+                base, zip_path = Path(tmp), src
                 extract_zip(src, base, max_total_bytes=max_bytes or DEFAULT_MAX_BYTES,
                             max_entries=max_files or DEFAULT_MAX_FILES)
                 files = sorted(p for p in base.rglob("*") if p.is_file())
             if to_zip:
                 with atomic_writer(dst) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-                    for name, data, warnings in _encoded(files, base, deid, report):
+                    for name, data, warnings in _encoded(files, base, deid, report, zip_path):
                         zf.writestr(name, data)
                         report.burned_in += [(f"{dst}/{name}", w) for w in warnings]
                     _require_some(src, report)
             else:
                 with atomic_dir(dst, marker=False) as out:
-                    for name, data, warnings in _encoded(files, base, deid, report):
+                    for name, data, warnings in _encoded(files, base, deid, report, zip_path):
                         (out / name).write_bytes(data)
                         report.burned_in += [(str(dst / name), w) for w in warnings]
                     _require_some(src, report)
