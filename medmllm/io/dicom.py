@@ -147,7 +147,7 @@ def decode_pixels(path: Path, ds) -> np.ndarray:
 
 def build_meta(ds) -> dict[str, Any]:
     """Allow-listed technical facts of a dataset, free-text fields scrubbed of identifiers."""
-    from medmllm.io.deid import burned_in_status, scrub_text
+    from medmllm.io.phi import burned_in_status, scrub_text
 
     meta: dict[str, Any] = {}
     for key, keyword in META_KEYWORDS.items():

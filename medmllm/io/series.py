@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from medmllm.io import dicom as D
-from medmllm.io.deid import scrub_text
+from medmllm.io.phi import scrub_text
 from medmllm.io.errors import ImageLoadError
 from medmllm.io.image import MedicalImage, check_decoded_size
 from medmllm.io.orient import reorient_to_canonical, spacing_from_affine
