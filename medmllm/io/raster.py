@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from medmllm.io.errors import ImageLoadError
-from medmllm.io.image import MedicalImage, check_decoded_size, check_finite
+from medmllm.io.types import MedicalImage, check_decoded_size, check_finite
 
 log = logging.getLogger(__name__)
 

@@ -162,7 +162,11 @@ def test_folder_without_dicom(cli, tmp_path):
 def test_two_series_without_choice(cli, tmp_path, volume):
     write_ct_series(volume, (2.5, 0.7, 0.8), tmp_path / "a", series_uid="1.2.3.1")
     write_ct_series(volume, (2.5, 0.7, 0.8), tmp_path / "b", series_uid="1.2.3.2")
-    assert_error(cli("inspect", tmp_path), tmp_path, "holds 2 series; choose one with --series UID")
+    # the advice names options that exist in every command that reads images: inspect's --series and
+    # a manifest image's "series" field (generate --data, evaluate, train, validate-data)
+    assert_error(cli("inspect", tmp_path), tmp_path, "holds 2 series; choose one by SeriesInstanceUID or SeriesNumber "
+                 '(inspect --series UID; in a manifest, the image\'s "series" field', "1.2.3.1 (#1, 12 files",
+                 "1.2.3.2 (#1, 12 files")
     r = cli("inspect", tmp_path, "--series", "1.2.3.2", "--json")
     assert r.code == 0
 
