@@ -33,5 +33,40 @@ def cli(capsys):
     return run
 
 
+def _zeros_deflate(prefix: bytes, total: int) -> bytes:
+    """A raw deflate stream of ``prefix`` then zeros up to ``total`` bytes, built in O(output/1000): one
+    compressed MiB of zeros, flushed so it stands alone, is repeated."""
+    import zlib
+
+    mib = 1 << 20
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(b"\0" * mib) + c.flush(zlib.Z_FULL_FLUSH)
+    n, rest = divmod(total - len(prefix), mib)
+    return head + block * n + c.compress(b"\0" * rest) + c.flush()
+
+
+@pytest.fixture
+def zeros_deflate():
+    """``zeros_deflate(prefix, total) -> bytes``: a raw deflate stream of ``total`` bytes (a bomb, cheaply)."""
+    return _zeros_deflate
+
+
+@pytest.fixture
+def zeros_gzip():
+    """``zeros_gzip(path, prefix, total) -> path``: a gzip file of ``prefix`` then zeros, ``total`` bytes inside.
+
+    The size field holds ``total mod 2**32`` as gzip does; the CRC is left wrong on purpose: a reader that
+    gets as far as the trailer has already decompressed everything, which these tests refuse."""
+    import struct
+
+    def write(path, prefix: bytes, total: int):
+        body = _zeros_deflate(prefix, total)
+        path.write_bytes(b"\x1f\x8b\x08\x00\0\0\0\0\x02\xff" + body + struct.pack("<II", 0, total % 2**32))
+        return path
+
+    return write
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~10 s (still runs in CI)")

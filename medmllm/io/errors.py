@@ -28,7 +28,8 @@ class ImageLoadError(InputError):
     """A file (or folder, zip, list of files) could not be read as a medical image.
 
     The CLI prints it as ``error: <path>: <problem>`` and exits with code 2. The message shows a
-    non-UTF-8 file name with ``\\xNN`` escapes (:func:`printable`); ``path`` keeps the real name.
+    non-UTF-8 file name with ``\\xNN`` escapes (:func:`printable`), and so does ``problem``;
+    ``path`` keeps the real name.
 
     Args:
         path: the offending file or folder.
@@ -37,4 +38,5 @@ class ImageLoadError(InputError):
 
     def __init__(self, path: str | os.PathLike | None, problem: str):
         super().__init__(path, problem)
+        self.problem = printable(problem)
         self.args = (printable(self.args[0]),)

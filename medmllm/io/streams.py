@@ -130,7 +130,7 @@ def inflate(stream: BinaryIO, limit: int, path: str | os.PathLike, what: str,
             chunk = d.unconsumed_tail or stream.read(1 << 20)
             if not chunk:
                 raise ImageLoadError(path, f"truncated {what} (the deflate stream is cut off)")
-            out.write(d.decompress(chunk, limit + 1 - (out.tell() - start)))
+            out.write(d.decompress(chunk, min(1 << 20, limit + 1 - (out.tell() - start))))
             if out.tell() - start > limit:
                 raise ImageLoadError(path, f"{what} expands past the limit of {human_bytes(limit)} "
                                            "(compression bomb? raise it with max_bytes= / --max-bytes)")
