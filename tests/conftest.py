@@ -68,5 +68,23 @@ def zeros_gzip():
     return write
 
 
+@pytest.fixture
+def nifti_header():
+    """``nifti_header(shape, dtype, pixdim=(1, 1, 1), qform_code=0, sform_code=0) -> bytes``: a single-file
+    NIfTI-1 header (352 bytes, voxels follow), written as given: nibabel's writer would repair it."""
+    import nibabel as nib
+
+    def build(shape, dtype, pixdim=(1.0, 1.0, 1.0), qform_code=0, sform_code=0) -> bytes:
+        hdr = nib.Nifti1Header()
+        hdr.set_data_shape(shape)
+        hdr.set_data_dtype(dtype)
+        hdr["pixdim"][1:4] = pixdim
+        hdr["qform_code"], hdr["sform_code"] = qform_code, sform_code
+        hdr["vox_offset"], hdr["magic"] = 352, b"n+1"
+        return hdr.binaryblock + b"\0" * 4
+
+    return build
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~10 s (still runs in CI)")

@@ -96,18 +96,6 @@ def _truncated(messages: list[str]) -> bool:
     return any("end of file" in m.lower() or "truncat" in m.lower() for m in messages)
 
 
-def map_threads(fn: Callable, items: Sequence, workers: int) -> list:
-    """``[fn(x) for x in items]``, on ``workers`` threads when there are several."""
-    if workers <= 1 or len(items) < 2:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
-
-
-def _truncated(messages: list[str]) -> bool:
-    return any("end of file" in m.lower() or "truncat" in m.lower() for m in messages)
-
-
 _DEFLATED = b"1.2.840.10008.1.2.1.99"
 
 

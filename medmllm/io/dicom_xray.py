@@ -17,7 +17,7 @@ from medmllm.io import dicom as D
 from medmllm.io.errors import ImageLoadError
 from medmllm.io.types import MedicalImage, check_finite
 
-_BLOCK_PIXELS = 1 << 21  # pixels per block of rows (16 MiB of float64 temporaries)
+_BLOCK_PIXELS = 1 << 20  # pixels per block of rows (8 MiB of float64 temporaries)
 
 
 def _voi_range(ds) -> tuple[float, float]:

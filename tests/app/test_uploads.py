@@ -71,17 +71,6 @@ def test_kinds_are_checked_and_messages_name_the_upload_not_the_folder(tmp_path)
         load_xray(z)
 
 
-def _nifti_header(shape, dtype) -> bytes:
-    import nibabel as nib
-
-    hdr = nib.Nifti1Header()
-    hdr.set_data_shape(shape)
-    hdr.set_data_dtype(dtype)
-    hdr["pixdim"][1:4] = 1.0
-    hdr["vox_offset"], hdr["magic"] = 352, b"n+1"
-    return hdr.binaryblock + b"\0" * 4
-
-
 def _peak(fn):
     import tracemalloc
 
@@ -94,11 +83,11 @@ def _peak(fn):
         tracemalloc.stop()
 
 
-def test_gzip_size_field_modulo_2_32_is_never_trusted(tmp_path, zeros_gzip):
+def test_gzip_size_field_modulo_2_32_is_never_trusted(tmp_path, zeros_gzip, nifti_header):
     """4 GiB + 32 MiB inside, the size field says 32 MiB: the cheap check lets it by, the loader refuses it
     from the NIfTI header (before reading any voxel) and would stop any decompression at the limit."""
     total = 4 * 2**30 + 32 * 2**20
-    gz = zeros_gzip(tmp_path / "ct.nii.gz", _nifti_header((1024, 1024, 4128), np.uint8), 352 + total)
+    gz = zeros_gzip(tmp_path / "ct.nii.gz", nifti_header((1024, 1024, 4128), np.uint8), 352 + total)
     check_archive(gz, 64 * 2**20)  # 32 MiB by the size field: a declaration can only refuse, never accept
     message, peak = _peak(lambda: load_ct([gz], max_bytes=64 * 2**20))
     assert message.startswith("ct.nii.gz: decoded size 16.1 GiB (1024 x 1024 x 4128 voxels) is over the limit")
@@ -109,9 +98,9 @@ def test_gzip_size_field_modulo_2_32_is_never_trusted(tmp_path, zeros_gzip):
 
 
 @pytest.mark.parametrize("name", ["chest.nii.gz", "chest.png", "chest.dcm"])
-def test_xray_box_refuses_volumes_and_archives_from_their_first_bytes(tmp_path, zeros_gzip, name):
+def test_xray_box_refuses_volumes_and_archives_from_their_first_bytes(tmp_path, zeros_gzip, nifti_header, name):
     """A gzip NIfTI in the X-ray box (whatever it is called) is refused without being decompressed."""
-    bomb = zeros_gzip(tmp_path / name, _nifti_header((1024, 1024, 2500), np.int16), 352 + 2 * 1024 * 1024 * 2500)
+    bomb = zeros_gzip(tmp_path / name, nifti_header((1024, 1024, 2500), np.int16), 352 + 2 * 1024 * 1024 * 2500)
     message, peak = _peak(lambda: load_xray(bomb))
     assert message == f"{name}: this is a CT volume (NIfTI); upload it in the CT box" and peak < 4 * 2**20
 

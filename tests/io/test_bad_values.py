@@ -63,27 +63,15 @@ def test_nan_slope_in_one_frame_of_an_enhanced_ct(cli, assert_error, tmp_path, v
     assert_error(cli("inspect", path), path, "RescaleSlope of frame 5 is nan")
 
 
-def _nifti_bytes(data: np.ndarray, pixdim=(1.0, 1.0, 1.0), qform_code=0, sform_code=0) -> bytes:
-    """A single-file NIfTI-1 written byte by byte, so nibabel's writer cannot repair the header."""
-    hdr = nib.Nifti1Header()
-    hdr.set_data_shape(data.shape)
-    hdr.set_data_dtype(data.dtype)
-    hdr["pixdim"][1:4] = pixdim
-    hdr["qform_code"], hdr["sform_code"] = qform_code, sform_code
-    hdr["vox_offset"] = 352
-    hdr["magic"] = b"n+1"
-    return hdr.binaryblock + b"\0" * 4 + data.tobytes(order="F")
-
-
 @pytest.mark.parametrize("pixdim, qform, sform, axis, size", [
     ((0.0, 1.0, 1.0), 0, 0, 1, "0"),    # no qform/sform: the affine is the voxel sizes
     ((1.0, 0.0, 1.0), 1, 0, 2, "0"),    # qform spacing
     ((1.0, 1.0, 0.0), 1, 1, 3, "0"),    # even with an sform
     ((1.0, float("nan"), 1.0), 1, 0, 2, "nan"),
 ])
-def test_nifti_zero_or_nan_voxel_size(cli, assert_error, tmp_path, pixdim, qform, sform, axis, size):
+def test_nifti_zero_or_nan_voxel_size(cli, assert_error, tmp_path, nifti_header, pixdim, qform, sform, axis, size):
     path = tmp_path / "zero.nii"
-    path.write_bytes(_nifti_bytes(np.zeros((6, 5, 4), np.int16), pixdim, qform, sform))
+    path.write_bytes(nifti_header((6, 5, 4), np.int16, pixdim, qform, sform) + np.zeros(120, np.int16).tobytes())
     if size == "0":  # nibabel alone "repairs" it to 1 mm without a word: refused before that
         assert nib.load(path).header.get_zooms()[axis - 1] == 1.0
     assert_error(cli("inspect", path), path, f"NIfTI voxel size along axis {axis} is {size}",
@@ -93,9 +81,9 @@ def test_nifti_zero_or_nan_voxel_size(cli, assert_error, tmp_path, pixdim, qform
 @pytest.mark.parametrize("shape, shown", [((1, 1, 1), "1 x 1 x 1 voxels is not an image"),
                                           ((1, 7, 1), "1 x 7 x 1 voxels is not an image"),
                                           ((9,), "volume of shape (9,) is not an image")])
-def test_nifti_too_small_to_be_an_image(cli, assert_error, tmp_path, shape, shown):
+def test_nifti_too_small_to_be_an_image(cli, assert_error, tmp_path, nifti_header, shape, shown):
     path = tmp_path / "tiny.nii"
-    path.write_bytes(_nifti_bytes(np.ones(shape, np.int16), (1.0, 1.0, 1.0)[:len(shape)] + (1.0,) * (3 - len(shape))))
+    path.write_bytes(nifti_header(shape, np.int16) + np.ones(shape, np.int16).tobytes())
     assert_error(cli("inspect", path), path, shown)
 
 

@@ -22,15 +22,6 @@ from medmllm.io.writers import write_nifti
 MiB, GiB = 1 << 20, 1 << 30
 
 
-def nifti_header(shape, dtype=np.int16) -> bytes:
-    hdr = nib.Nifti1Header()
-    hdr.set_data_shape(shape)
-    hdr.set_data_dtype(dtype)
-    hdr["pixdim"][1:4] = 1.0
-    hdr["vox_offset"], hdr["magic"] = 352, b"n+1"
-    return hdr.binaryblock + b"\0" * 4
-
-
 def peak_of(fn):
     """``(result or exception, traced peak bytes)`` of ``fn()`` (numpy reports its arrays to tracemalloc)."""
     tracemalloc.start()
@@ -46,8 +37,8 @@ def peak_of(fn):
 
 @pytest.mark.parametrize("name", ["scan.dat", "scan.dcm", "scan"])
 def test_gzip_nifti_of_2_5_gb_is_refused_from_its_header_whatever_its_name(cli, assert_error, tmp_path, name,
-                                                                          zeros_gzip):
-    path = zeros_gzip(tmp_path / name, nifti_header((1024, 1024, 1250)), 352 + 2 * 1024 * 1024 * 1250)
+                                                                          zeros_gzip, nifti_header):
+    path = zeros_gzip(tmp_path / name, nifti_header((1024, 1024, 1250), np.int16), 352 + 2 * 1024 * 1024 * 1250)
     assert path.stat().st_size < 3 * MiB
     assert_error(cli("inspect", path, "--max-bytes", "100M"), path, "decoded size 4.9 GiB (1024 x 1024 x 1250 voxels)",
                  "over the limit of 100.0 MiB")
