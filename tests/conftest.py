@@ -19,20 +19,6 @@ class CliResult:
         return f"CliResult(code={self.code}, out={self.out[-500:]!r}, err={self.err[-500:]!r})"
 
 
-@pytest.fixture
-def cli(capsys):
-    """``cli('inspect', path, '--json')`` runs ``medmllm`` in-process; returns code, stdout, stderr."""
-    from medmllm.cli import main
-
-    def run(*args):
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        cap = capsys.readouterr()
-        return CliResult(code, cap.out, cap.err)
-
-    return run
-
-
 def _zeros_deflate(prefix: bytes, total: int) -> bytes:
     """A raw deflate stream of ``prefix`` then zeros up to ``total`` bytes, built in O(output/1000): one
     compressed MiB of zeros, flushed so it stands alone, is repeated."""
@@ -84,6 +70,20 @@ def nifti_header():
         return hdr.binaryblock + b"\0" * 4
 
     return build
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli('inspect', path, '--json')`` runs ``medmllm`` in-process; returns code, stdout, stderr."""
+    from medmllm.cli import main
+
+    def run(*args):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        cap = capsys.readouterr()
+        return CliResult(code, cap.out, cap.err)
+
+    return run
 
 
 def pytest_configure(config):
