@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from medmllm.io.errors import ImageLoadError
+from medmllm.io.streams import inflate
 from medmllm.io.types import DEFAULT_MAX_BYTES, check_decoded_size, check_number, check_stored_size
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,6 @@ def _read_deflated(path: Path, max_bytes: int, stop_before_pixels: bool):
     from pydicom.filereader import read_preamble
     from pydicom.filewriter import write_file_meta_info
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
-
-    from medmllm.io.streams import inflate
 
     with open(path, "rb") as fp:
         read_preamble(fp, True)
@@ -201,6 +200,7 @@ def check_pixel_size(path: Path, ds, max_bytes: int, decoded_shape: tuple[int, .
 
 
 def positive_int(path: Path, ds, keyword: str, default: int | None = None) -> int:
+    """An integer attribute that must be >= 1 (``default`` when absent; absent without a default: an error)."""
     value = ds.get(keyword)
     if value is None or value == "":
         if default is None:

@@ -34,7 +34,7 @@ def read_header(path: Path, stream):
     """The nibabel header at the start of ``stream``, checked; nibabel's silent fixes refused first.
 
     Returns:
-        ``(header, stored shape, data dtype, (slope, inter))``.
+        ``(header, stored shape, data dtype, (slope, inter), voxel -> RAS affine)``.
     """
     import nibabel as nib
     from nibabel.spatialimages import HeaderDataError
@@ -60,11 +60,12 @@ def read_header(path: Path, stream):
         hdr.check_fix(logger=_quiet, error_level=40)
         dtype = hdr.get_data_dtype()
         slope, inter = hdr.get_slope_inter()
+        affine = np.asarray(hdr.get_best_affine(), dtype=np.float64)
     except (HeaderDataError, KeyError, ValueError) as e:
         raise ImageLoadError(path, f"invalid NIfTI header ({str(e)[:120]})") from None
     if dtype.kind not in "iuf":
         raise ImageLoadError(path, f"NIfTI data type {dtype} is not supported (expected integer or float voxels)")
-    return hdr, shape, dtype, (1.0 if slope is None else float(slope), 0.0 if inter is None else float(inter))
+    return hdr, shape, dtype, (1.0 if slope is None else float(slope), 0.0 if inter is None else float(inter)), affine
 
 
 def _image_file(path: Path, version: int) -> Path:
@@ -87,14 +88,13 @@ def read_nifti(path: Path, *, max_bytes: int) -> MedicalImage:
     import nibabel as nib
 
     with open_stream(path, max_bytes, "NIfTI gzip data") as stream:
-        hdr, stored_shape, dtype, (slope, inter) = read_header(path, stream)
+        hdr, stored_shape, dtype, (slope, inter), affine_ras = read_header(path, stream)
         shape = volume_shape(path, stored_shape)
         check_decoded_size(path, shape, max_bytes)
         single = bytes(hdr["magic"])[:3] in (b"n+1", b"n+2")
         offset = int(hdr.get_data_offset()) if single else 0
         check_stored_size(path, offset + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize, max_bytes,
                           f"stored NIfTI data ({dtype})")
-        affine_ras = np.asarray(hdr.get_best_affine(), dtype=np.float64)
         try:
             volume, view, affine = canonical_array(shape, RAS_TO_LPS @ affine_ras)
         except ValueError:

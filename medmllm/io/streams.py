@@ -90,6 +90,7 @@ class LimitedReader(io.RawIOBase):
 
 
 def is_gzip(path: str | os.PathLike) -> bool:
+    """Whether the file starts with the gzip magic bytes (its name does not matter)."""
     with open(path, "rb") as f:
         return f.read(2) == b"\x1f\x8b"
 
