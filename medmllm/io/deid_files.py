@@ -126,7 +126,7 @@ def deidentify_file(path: Path, deid: Deidentifier, *, skip_non_image: bool = Fa
 
 
 def _is_dicom(path: Path) -> bool:
-    from medmllm.io.image import sniff
+    from medmllm.io.detect import sniff
 
     try:
         return sniff(path) == "dicom"
@@ -182,7 +182,8 @@ def deidentify_path(src: str | os.PathLike, dst: str | os.PathLike, *, deid: Dei
             (full disk). Nothing is written in either case.
     """
     from medmllm.io.archive import extract_zip
-    from medmllm.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, sniff
+    from medmllm.io.detect import sniff
+    from medmllm.io.types import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
 
     src, dst = Path(src), Path(dst)
     deid = deid or Deidentifier()
