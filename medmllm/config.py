@@ -256,11 +256,8 @@ def describe_validation_error(e: Any, cls: type, where: str = "") -> str:
     return f"config key {key} = {shown}: {err['msg'][0].lower() + err['msg'][1:]}"
 
 
-# ----------------------------------------------------------------------------------------------
-# Dataclasses of the parts are added below by their owners (model, data, training).
 
 
-# --- model (owner: model engineer) ------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -315,7 +312,6 @@ class ModelConfig:
                 raise ConfigError(None, f"model.modalities.{m}: unknown modality slot; valid: ct, xray")
 
 
-# --- training (owner: training engineer; used by medmllm.training) ----------------------------
 
 
 @dataclasses.dataclass
@@ -457,7 +453,6 @@ class TrainConfig:
     pretrain: EncoderPretrainConfig = dataclasses.field(default_factory=lambda: EncoderPretrainConfig())
 
 
-# --- data (owner: data-pipeline engineer; used by medmllm.data) --------------------------------
 
 
 @dataclasses.dataclass
@@ -625,7 +620,6 @@ class DataConfig:
     transforms: TransformConfig = dataclasses.field(default_factory=TransformConfig)
 
 
-# --- encoder pretraining (owner: encoder-pretraining engineer; used by medmllm.training.encoder_stage)
 
 
 @dataclasses.dataclass
