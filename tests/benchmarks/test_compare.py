@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from medmllm.evaluation.benchmarks.scienceqa import ScienceQA
+from medmllm.evaluation.benchmarks.scienceqa.score import ScienceQA
 from medmllm.evaluation.compare import flatten_metrics, paired_bootstrap
 
 

@@ -1,0 +1,115 @@
+"""Benchmark options: what each benchmark declares it takes, and building a benchmark from what was given.
+
+A benchmark lists its options as :class:`Option` objects (``Benchmark.options``; a benchmark with
+several ``methods`` also takes ``method``). The declarations are the one source of truth for:
+
+- the constructor: :class:`~medmllm.evaluation.benchmarks.base.Benchmark` sets each declared option as
+  an attribute of the same name (its ``default`` when not given) and refuses any other keyword with
+  one line naming its flag (``--judge does not apply to report``);
+- ``medmllm evaluate`` and ``medmllm score-benchmark``: their "benchmark options" flags are checked
+  against :func:`all_options` by a test (same flag, destination and choices), and the values given
+  are routed by :func:`build_benchmark`;
+- the reference in ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from medmllm.errors import InputError
+
+if TYPE_CHECKING:
+    from medmllm.evaluation.benchmarks.base import Benchmark
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of an option name: ``judge_model`` -> ``--judge-model``."""
+    return "--" + name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting a benchmark takes.
+
+    Attributes:
+        name: the keyword (``options={name: value}`` in Python, an attribute of the benchmark).
+        help: what it does, in one line.
+        choices: the allowed values (empty: any value).
+        default: the value when it is not given.
+        type: converts the command-line string (``str``, ``int``, ``float``).
+        flag: the command-line flag when it is not :func:`flag_of` the name (``--images``).
+    """
+
+    name: str
+    help: str
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    type: Callable[[str], Any] = str
+    flag: str = ""
+
+    @property
+    def cli_flag(self) -> str:
+        """The flag of ``medmllm evaluate`` / ``score-benchmark`` that sets this option."""
+        return self.flag or flag_of(self.name)
+
+    def check(self, value: Any) -> Any:
+        """``value`` when it is allowed (None stands for the default).
+
+        Raises:
+            InputError: a value outside ``choices``, named by the flag.
+        """
+        if value is not None and self.choices and value not in self.choices:
+            raise InputError(None, f"{self.cli_flag}: {value!r} is not one of {', '.join(self.choices)}")
+        return value
+
+
+def method_option(methods: tuple[str, ...]) -> Option:
+    """The ``method`` option of a benchmark that makes its predictions in several ways."""
+    return Option("method", f"how the answers are made: {' or '.join(methods)} (evaluate's default: {methods[0]}; "
+                            "scoring's default: the rows' 'method')", choices=methods)
+
+
+def build_benchmark(name: str, options: dict[str, Any] | None = None) -> tuple["Benchmark", dict[str, Any]]:
+    """The registered benchmark ``name`` and the options that go to its ``run_checkpoint``.
+
+    Options whose value is None were not given. A benchmark that evaluates the checkpoint itself
+    (``evaluates_checkpoint``) is built without options: they are checked here and returned, to be
+    passed to ``run_checkpoint``; any other benchmark gets them in its constructor.
+
+    Raises:
+        ConfigError: unknown benchmark (the message lists the valid names).
+        InputError: an option the benchmark does not declare, or a value outside its choices.
+    """
+    from medmllm.registry import BENCHMARKS
+
+    cls, extra = BENCHMARKS.get(name)
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    if cls.evaluates_checkpoint:
+        return cls(**extra), cls.check_options(given)
+    return cls(**extra, **given), {}
+
+
+def all_options() -> dict[str, Option]:
+    """Every option some registered benchmark declares, by name (what the commands' flags must match).
+
+    Raises:
+        ValueError: two benchmarks declare an option of one name with different flags or choices.
+    """
+    from medmllm.registry import BENCHMARKS
+
+    out: dict[str, Option] = {}
+    for name in BENCHMARKS.names():
+        for opt in BENCHMARKS.get(name)[0].declared_options():
+            seen = out.setdefault(opt.name, opt)
+            if (seen.cli_flag, seen.choices, seen.type) != (opt.cli_flag, opt.choices, opt.type):
+                raise ValueError(f"benchmark {name!r} declares option {opt.name!r} unlike another benchmark "
+                                 f"({opt.cli_flag} {opt.choices} vs {seen.cli_flag} {seen.choices})")
+    return out
+
+
+def benchmarks_where(flag: str) -> list[str]:
+    """Names of the registered benchmarks whose class attribute ``flag`` is true (``needs_references`` ...)."""
+    from medmllm.registry import BENCHMARKS
+
+    return [n for n in BENCHMARKS.names() if getattr(BENCHMARKS.get(n)[0], flag, False)]
