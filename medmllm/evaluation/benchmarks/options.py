@@ -54,11 +54,17 @@ class Option:
         return self.flag or flag_of(self.name)
 
     def check(self, value: Any) -> Any:
-        """``value`` when it is allowed (None stands for the default).
+        """``value`` when it is allowed (None stands for the default); a string is converted by ``type``.
 
         Raises:
-            InputError: a value outside ``choices``, named by the flag.
+            InputError: a string ``type`` cannot convert, a value outside ``choices``; named by the flag.
         """
+        if isinstance(value, str) and self.type is not str:
+            try:
+                value = self.type(value)
+            except ValueError:
+                raise InputError(None, f"{self.cli_flag}: {value!r} is not a valid "
+                                       f"{getattr(self.type, '__name__', 'value')}") from None
         if value is not None and self.choices and value not in self.choices:
             raise InputError(None, f"{self.cli_flag}: {value!r} is not one of {', '.join(self.choices)}")
         return value
@@ -88,6 +94,19 @@ def build_benchmark(name: str, options: dict[str, Any] | None = None) -> tuple["
     if cls.evaluates_checkpoint:
         return cls(**extra), cls.check_options(given)
     return cls(**extra, **given), {}
+
+
+def option_values(bench: "Benchmark") -> dict[str, Any]:
+    """The benchmark's option values that are set, as JSON values (written into results as ``options``).
+
+    A value that is not a plain JSON value (a judge object) is written as its ``str``.
+    """
+    out = {}
+    for opt in bench.declared_options():
+        value = getattr(bench, opt.name, None)
+        if value is not None:
+            out[opt.name] = value if isinstance(value, (str, int, float, bool)) else str(value)
+    return out
 
 
 def all_options() -> dict[str, Option]:

@@ -28,6 +28,7 @@ from medmllm.errors import InputError
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown, percent
 from medmllm.evaluation.benchmarks.mllm_bench.judges import Judge, make_judge
 from medmllm.evaluation.benchmarks.options import Option
+from medmllm.evaluation.benchmarks.results import beside
 from medmllm.registry import BENCHMARKS
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,7 @@ class MLLMBench(Benchmark):
         if self.image_root is None:
             self.image_root = image_root
         if self.cache is None:
-            stem = results.name[:-5] if results.name.endswith(".json") else results.name
-            self.cache = results.with_name(stem + ".judgments.jsonl")
+            self.cache = beside(results, ".judgments.jsonl")
 
     def preflight(self, records: Sequence[dict[str, Any]], references: bool) -> str | None:
         if references and self.judge is None:
