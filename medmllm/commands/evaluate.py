@@ -74,8 +74,7 @@ def run(args):
     from medmllm.evaluation.evaluate import evaluate
 
     results = evaluate(args.checkpoint, args.benchmark, args.data, args.out, options=benchmark_options(args),
-                       limit=args.limit,
-                       batch_size=args.batch_size, split=args.split, seed=args.seed,
+                       limit=args.limit, batch_size=args.batch_size, split=args.split, seed=args.seed,
                        controls=() if args.no_controls else None, generation=_generation(args), device=args.device,
                        dtype=args.dtype, references=args.references, model_name=args.model,
                        progress=not args.quiet)

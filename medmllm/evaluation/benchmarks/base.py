@@ -14,13 +14,9 @@ Resampling unit: :meth:`Benchmark.unit` names the group of samples that must be 
 (an MME image with its two questions); a bootstrap draw stores a fresh name in ``_unit`` so that a unit
 drawn twice counts twice.
 
-Declarations (class attributes; :func:`medmllm.evaluation.evaluate.evaluate` reads them and knows no
-benchmark by name): ``max_new_tokens`` (answer length when the user gives none), ``methods`` (ways to
-make the predictions, the official one first; they add the ``method`` option), ``options``
-(:class:`~medmllm.evaluation.benchmarks.options.Option`: the keywords the constructor takes),
-``controls`` (control runs on the same records), ``needs_references`` (scoring compares with another
-model's answers, ``--references``; without them ``evaluate`` only writes the answers) and
-``evaluates_checkpoint``.
+Declarations: the class attributes ``max_new_tokens``, ``methods``, ``options``, ``controls``,
+``needs_references`` and ``evaluates_checkpoint`` (documented on :class:`Benchmark`) say what a
+benchmark needs; :func:`medmllm.evaluation.evaluate.evaluate` reads them and knows no benchmark by name.
 
 Benchmarks that evaluate the checkpoint itself (``evaluates_checkpoint = True``, e.g. ``encoder``:
 retrieval / zero-shot / probes on the encoder's features) implement
