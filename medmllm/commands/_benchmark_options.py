@@ -37,6 +37,6 @@ def add_benchmark_options(parser, helps: dict | None = None) -> None:
 
 def benchmark_options(args) -> dict:
     """The benchmark options given on the command line, by option name (None: not given)."""
-    from medmllm.evaluation.benchmarks.options import all_options
+    from medmllm.evaluation.benchmarks.lookup import all_options
 
     return {name: getattr(args, name, None) for name in all_options()}

@@ -43,7 +43,8 @@ def run(args):
 
     from medmllm.commands._benchmark_options import benchmark_options
     from medmllm.errors import InputError
-    from medmllm.evaluation.benchmarks.options import build_benchmark, flag_of
+    from medmllm.evaluation.benchmarks.lookup import build_benchmark
+    from medmllm.evaluation.benchmarks.options import flag_of
     from medmllm.evaluation.benchmarks.results import render_markdown, score_file
 
     benchmark, hook_options = build_benchmark(args.name, benchmark_options(args))

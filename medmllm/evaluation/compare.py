@@ -144,7 +144,7 @@ def paired_bootstrap(benchmark: Any, samples_a: Sequence[dict[str, Any]], sample
 def compare_results(path_a: str | os.PathLike, path_b: str | os.PathLike, *, n_boot: int = 1000, seed: int = 0,
                     confidence: float = 0.95) -> dict[str, Any]:
     """Compare two results files (or folders holding ``results.json``) of the same benchmark."""
-    from medmllm.evaluation.benchmarks.options import build_benchmark
+    from medmllm.evaluation.benchmarks.lookup import build_benchmark
     from medmllm.evaluation.benchmarks.results import load_results
 
     res_a, pa = load_results(path_a)

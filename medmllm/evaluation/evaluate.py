@@ -127,7 +127,7 @@ def evaluate(checkpoint: str | os.PathLike, benchmark: str, data: str | os.PathL
             manifest without the benchmark's records, an ``out_dir`` of another run.
     """
     from medmllm.data.schema import image_root
-    from medmllm.evaluation.benchmarks.options import build_benchmark
+    from medmllm.evaluation.benchmarks.lookup import build_benchmark
     from medmllm.evaluation.benchmarks.runner import run_benchmark, run_predictions
     from medmllm.evaluation.predictor import CheckpointPredictor
 
@@ -183,7 +183,7 @@ def _run_checkpoint(bench: Any, checkpoint: str | os.PathLike, data: str | os.Pa
 
 
 def _check_references(bench: Any, references: str | os.PathLike | None) -> None:
-    from medmllm.evaluation.benchmarks.options import benchmarks_where
+    from medmllm.evaluation.benchmarks.lookup import benchmarks_where
 
     if references is None:
         return

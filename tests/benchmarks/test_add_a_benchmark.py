@@ -44,7 +44,8 @@ def nodule_count(tmp_path, monkeypatch):
 
     pkg = tmp_path / "src" / "nodule_count"
     pkg.mkdir(parents=True)
-    files = [code for lg, code in tutorial_blocks() if lg == "python" and code.startswith(f"# {PACKAGE.replace('.', '/')}/")]
+    folder = PACKAGE.replace(".", "/")
+    files = [code for lg, code in tutorial_blocks() if lg == "python" and code.startswith(f"# {folder}/")]
     assert len(files) == 3
     for code in files:
         (pkg / code.splitlines()[0].rsplit("/", 1)[1]).write_text(code, encoding="utf-8")

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from medmllm.errors import InputError
-from medmllm.evaluation.benchmarks.options import Option, all_options, build_benchmark
+from medmllm.evaluation.benchmarks.lookup import all_options, build_benchmark
+from medmllm.evaluation.benchmarks.options import Option
 from medmllm.registry import BENCHMARKS
 
 ROOT = Path(__file__).resolve().parents[2]

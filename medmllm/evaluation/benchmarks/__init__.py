@@ -7,7 +7,7 @@ clinical source; ``encoder`` evaluates a checkpoint's encoders itself. :data:`me
 and :data:`medmllm.registry.BENCHMARKS` list the modules.
 
 Shared pieces: :mod:`.base` (the protocol and what a benchmark declares), :mod:`.options` (declared
-options, building a benchmark from them), :mod:`.mcq` (multiple-choice prompt and letter reading),
-:mod:`.references` (joining rows to references), :mod:`.runner` (predictions with resume and controls),
-:mod:`.results` (results files). How to add a benchmark: ``docs/benchmarks.md``.
+options), :mod:`.lookup` (building a registered benchmark from the options given), :mod:`.mcq`
+(multiple-choice prompt and letter reading), :mod:`.references` (joining rows to references),
+:mod:`.runner` (predictions with resume and controls), :mod:`.results` (results files). How to add a benchmark: ``docs/benchmarks.md``.
 """

@@ -7,20 +7,18 @@ several ``methods`` also takes ``method``). The declarations are the one source 
   an attribute of the same name (its ``default`` when not given) and refuses any other keyword with
   one line naming its flag (``--judge does not apply to report``);
 - ``medmllm evaluate`` and ``medmllm score-benchmark``: their "benchmark options" flags are checked
-  against :func:`all_options` by a test (same flag, destination and choices), and the values given
-  are routed by :func:`build_benchmark`;
+  against :func:`~medmllm.evaluation.benchmarks.lookup.all_options` by a test (same flag, destination
+  and choices), and the values given are routed by
+  :func:`~medmllm.evaluation.benchmarks.lookup.build_benchmark`;
 - the reference in ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from medmllm.errors import InputError
-
-if TYPE_CHECKING:
-    from medmllm.evaluation.benchmarks.base import Benchmark
 
 
 def flag_of(name: str) -> str:
@@ -76,27 +74,7 @@ def method_option(methods: tuple[str, ...]) -> Option:
                             "scoring's default: the rows' 'method')", choices=methods)
 
 
-def build_benchmark(name: str, options: dict[str, Any] | None = None) -> tuple["Benchmark", dict[str, Any]]:
-    """The registered benchmark ``name`` and the options that go to its ``run_checkpoint``.
-
-    Options whose value is None were not given. A benchmark that evaluates the checkpoint itself
-    (``evaluates_checkpoint``) is built without options: they are checked here and returned, to be
-    passed to ``run_checkpoint``; any other benchmark gets them in its constructor.
-
-    Raises:
-        ConfigError: unknown benchmark (the message lists the valid names).
-        InputError: an option the benchmark does not declare, or a value outside its choices.
-    """
-    from medmllm.registry import BENCHMARKS
-
-    cls, extra = BENCHMARKS.get(name)
-    given = {k: v for k, v in (options or {}).items() if v is not None}
-    if cls.evaluates_checkpoint:
-        return cls(**extra), cls.check_options(given)
-    return cls(**extra, **given), {}
-
-
-def option_values(bench: "Benchmark") -> dict[str, Any]:
+def option_values(bench: Any) -> dict[str, Any]:
     """The benchmark's option values that are set, as JSON values (written into results as ``options``).
 
     A value that is not a plain JSON value (a judge object) is written as its ``str``.
@@ -107,28 +85,3 @@ def option_values(bench: "Benchmark") -> dict[str, Any]:
         if value is not None:
             out[opt.name] = value if isinstance(value, (str, int, float, bool)) else str(value)
     return out
-
-
-def all_options() -> dict[str, Option]:
-    """Every option some registered benchmark declares, by name (what the commands' flags must match).
-
-    Raises:
-        ValueError: two benchmarks declare an option of one name with different flags or choices.
-    """
-    from medmllm.registry import BENCHMARKS
-
-    out: dict[str, Option] = {}
-    for name in BENCHMARKS.names():
-        for opt in BENCHMARKS.get(name)[0].declared_options():
-            seen = out.setdefault(opt.name, opt)
-            if (seen.cli_flag, seen.choices, seen.type) != (opt.cli_flag, opt.choices, opt.type):
-                raise ValueError(f"benchmark {name!r} declares option {opt.name!r} unlike another benchmark "
-                                 f"({opt.cli_flag} {opt.choices} vs {seen.cli_flag} {seen.choices})")
-    return out
-
-
-def benchmarks_where(flag: str) -> list[str]:
-    """Names of the registered benchmarks whose class attribute ``flag`` is true (``needs_references`` ...)."""
-    from medmllm.registry import BENCHMARKS
-
-    return [n for n in BENCHMARKS.names() if getattr(BENCHMARKS.get(n)[0], flag, False)]

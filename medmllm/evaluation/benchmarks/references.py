@@ -8,17 +8,14 @@ fields a prediction row lacks from its reference, matched by ``id`` or else by t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from medmllm.errors import InputError
-
-if TYPE_CHECKING:
-    from medmllm.evaluation.benchmarks.base import Benchmark
 
 Rows = list[tuple[int, dict[str, Any]]]
 
 
-def reference_index(bench: "Benchmark", references: Rows) -> tuple[dict[Any, dict[str, Any]], dict[tuple, dict[str, Any]]]:
+def reference_index(bench: Any, references: Rows) -> tuple[dict[Any, dict[str, Any]], dict[tuple, dict[str, Any]]]:
     """The references' reference fields by id and by key."""
     by_id: dict[Any, dict[str, Any]] = {}
     by_key: dict[tuple, dict[str, Any]] = {}
@@ -37,7 +34,7 @@ def reference_index(bench: "Benchmark", references: Rows) -> tuple[dict[Any, dic
     return by_id, by_key
 
 
-def join_references(bench: "Benchmark", raw: Rows, where: str, references: Rows,
+def join_references(bench: Any, raw: Rows, where: str, references: Rows,
                     references_where: str | None) -> tuple[Rows, int]:
     """Each prediction row completed by its reference; and how many references have no prediction.
 

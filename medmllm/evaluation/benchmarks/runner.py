@@ -290,7 +290,7 @@ def run_manifest(name: str, manifest: str | os.PathLike, predictor: Predictor | 
         **kwargs: passed to :func:`run_benchmark` (``batch_size``, ``limit``, ``split``, ``seed`` ...).
     """
     from medmllm.data.schema import read_manifest
-    from medmllm.evaluation.benchmarks.options import build_benchmark
+    from medmllm.evaluation.benchmarks.lookup import build_benchmark
 
     benchmark, _ = build_benchmark(name, options)
     records = read_manifest(manifest)
