@@ -95,8 +95,10 @@ FORMATS = Registry("format", ("medmllm.data.formats.llava", "medmllm.data.format
 BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.clinical", "medmllm.evaluation.benchmarks.mllm_bench",
                                     "medmllm.evaluation.benchmarks.mme", "medmllm.evaluation.benchmarks.report",
                                     "medmllm.evaluation.benchmarks.scienceqa", "medmllm.evaluation.benchmarks.seed_bench",
-                                    "medmllm.evaluation.benchmarks.encoder"))
-STAGES = Registry("stage", ("medmllm.training.stages", "medmllm.training.encoder_stage"))
+                                    "medmllm.pretraining.benchmark"))
+STAGES = Registry("stage", ("medmllm.training.stages", "medmllm.pretraining.stage"))
+# Tokenizer corpora of the tiny LLM (``model.llm.corpus: {name: settings}``); not shown by ``medmllm info``.
+CORPORA = Registry("corpus", ("medmllm.data.synthetic.corpus",))
 
 ALL = {"encoders": ENCODERS, "connectors": CONNECTORS, "llms": LLMS, "formats": FORMATS,
        "benchmarks": BENCHMARKS, "stages": STAGES}

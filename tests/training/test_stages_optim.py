@@ -98,8 +98,9 @@ def test_lr_schedule_warmup_then_cosine():
 
 
 def test_param_groups_per_part_lr_and_decay_split(tiny_model_cfg):
+    from medmllm.training.freeze import named_part_parameters
     from medmllm.training.optim import configure
-    from medmllm.training.stages import get_stage, named_part_parameters
+    from medmllm.training.stages import get_stage
 
     model = build(tiny_model_cfg)
     get_stage("instruct").apply(model, {"encoders": True})

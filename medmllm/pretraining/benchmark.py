@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown
-from medmllm.evaluation.encoder_metrics import _none_in_k
+from medmllm.pretraining.metrics import none_in_k
 from medmllm.registry import BENCHMARKS
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def modality_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             ret[f"i2t_r{k}"] = float(np.mean([p["i2t_rank"] < k for p in ranked]))
             ret[f"t2i_r{k}"] = float(np.mean([p["t2i_rank"] < k for p in ranked]))
         for k in KS:
-            ret[f"chance_r{k}"] = float(np.mean([1 - _none_in_k(p["gallery"], p["hits"], k) for p in ranked]))
+            ret[f"chance_r{k}"] = float(np.mean([1 - none_in_k(p["gallery"], p["hits"], k) for p in ranked]))
         out["retrieval"] = ret
     keys = list(dict.fromkeys(k for r in rows for k in r["labels"]))
     for scorer in SCORERS:
@@ -150,7 +150,7 @@ class EncoderBenchmark(Benchmark):
         Returns:
             The results dictionary (as written to ``results.json``).
         """
-        from medmllm.evaluation.benchmarks.encoder_run import run_encoder_benchmark
+        from medmllm.pretraining.benchmark_run import run_encoder_benchmark
 
         return run_encoder_benchmark(self, checkpoint, data, out_dir, batch_size=batch_size, split=split, limit=limit,
                                      probe_limit=probe_limit, lang=lang, controls=controls, seed=seed, device=device,

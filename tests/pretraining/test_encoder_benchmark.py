@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from medmllm.evaluation.encoder_eval import eval_items, retrieval_ranks, zero_shot_prompts
-from medmllm.evaluation.encoder_metrics import retrieval_recall
+from medmllm.pretraining.features import eval_items, retrieval_ranks, zero_shot_prompts
+from medmllm.pretraining.metrics import retrieval_recall
 from medmllm.registry import BENCHMARKS
 
 
