@@ -1,7 +1,7 @@
 """medmllm train: one training stage or a pipeline of stages from a config."""
 
 NAME = "train"
-HELP = "train one stage or a pipeline of stages (align, instruct, clinical ...) from a config"
+HELP = "train one stage or a pipeline of stages (encoder, align, report, instruct, clinical) from a config"
 DESCRIPTION = """Train from a YAML config: `model`, `data`, `train` (one stage) or those plus `pipeline`
 (stages run in order, each starting from the previous stage's export).
 
@@ -15,7 +15,7 @@ examples:
   medmllm train --config configs/tiny.yaml
   medmllm train --config configs/smollm2.yaml --train.max_steps=50 --train.run_dir=runs/smol
   medmllm train --resume runs/smol
-  torchrun --nproc_per_node=8 -m medmllm train --config configs/examples/qwen2.5-clip-vit3d-fsdp.yaml
+  torchrun --nproc_per_node=8 -m medmllm train --config configs/examples/qwen2.5-siglip-vit3d-fsdp8.yaml
 """
 ORDER = 50
 
