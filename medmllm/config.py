@@ -611,6 +611,9 @@ class DataConfig:
     transforms: TransformConfig = dataclasses.field(default_factory=TransformConfig)
 
 
+# --- encoder pretraining (owner: encoder-pretraining engineer; used by medmllm.training.encoder_stage)
+
+
 @dataclasses.dataclass
 class EncoderPretrainConfig:
     """``train.pretrain``: the objective of the ``encoder`` stage (ignored by the other stages).

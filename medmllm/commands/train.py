@@ -15,7 +15,7 @@ examples:
   medmllm train --config configs/tiny.yaml
   medmllm train --config configs/smollm2.yaml --train.max_steps=50 --train.run_dir=runs/smol
   medmllm train --resume runs/smol
-  torchrun --nproc_per_node=8 -m medmllm train --config configs/examples/qwen2.5-siglip-vit3d-fsdp8.yaml
+  torchrun --nproc_per_node=8 -m medmllm train --config configs/examples/qwen2.5-clip-vit3d-fsdp.yaml
 """
 ORDER = 50
 

@@ -11,7 +11,7 @@ with a note that training with them needs CUDA GPUs.
 
 examples:
   medmllm validate --config configs/smollm2.yaml
-  medmllm validate --config configs/examples/qwen2.5-siglip-vit3d-fsdp8.yaml --no-data
+  medmllm validate --config configs/examples/qwen2.5-clip-vit3d-fsdp.yaml --no-data
 """
 ORDER = 51
 

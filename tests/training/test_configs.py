@@ -140,13 +140,3 @@ def test_trainer_and_validate_use_the_resolved_precision(cli, monkeypatch, synth
             "--pipeline.0.train.precision=auto")
     assert r.code == 0, r
     assert "precision auto (here: 32-true)" in r.out
-
-
-def test_help_of_train_and_validate_names_shipped_configs():
-    import re
-
-    from medmllm.commands import train, validate
-
-    for command in (train, validate):
-        cited = re.findall(r"configs/[\w./-]+\.yaml", command.DESCRIPTION)
-        assert cited and all((CONFIGS.parent / path).is_file() for path in cited), (command.NAME, cited)

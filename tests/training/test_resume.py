@@ -1,7 +1,5 @@
 """Exact resume, mid-epoch sample accounting, and crash safety of checkpoints and exports."""
 
-from pathlib import Path
-
 import pytest
 import torch
 import lightning as L
@@ -86,13 +84,12 @@ def test_crash_during_checkpoint_save_leaves_previous_checkpoint(tiny_cfg, tmp_p
     def failing_save(obj, f, *a, **kw):
         calls.append(1)
         if len(calls) >= 3:  # step 4: last.ckpt is being rewritten when the "power fails"
-            half = b"PK\x03\x04 half a checkpoint"
-            f.write(half) if hasattr(f, "write") else Path(f).write_bytes(half)  # torch.save takes both
+            f.write(b"PK\x03\x04 half a checkpoint")
             raise OSError("disk full")
         return real_save(obj, f, *a, **kw)
 
     monkeypatch.setattr(ck.torch, "save", failing_save)
-    with pytest.raises(InputError, match="disk full; nothing was written"):  # medmllm.files names the file
+    with pytest.raises(OSError, match="disk full"):
         train(cfg, quiet=True)
     folder = tmp_path / "run" / "00-align" / "checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt", "step-000002.ckpt"]  # no partial file
@@ -110,12 +107,12 @@ def test_crash_during_export_leaves_no_export(tiny_cfg, tmp_path, monkeypatch):
 
     cfg = tiny_cfg("align", max_steps=2, val_every_n_steps=None, checkpoint={"every_n_steps": 2})
 
-    def broken(model, folder, **kw):
-        (Path(folder) / "mm.safetensors").write_bytes(b"partial")
+    def broken(model, path, **kw):
+        (path / "mm.safetensors").write_bytes(b"partial")
         raise OSError("killed while exporting")
 
     monkeypatch.setattr("medmllm.models.checkpoint.write_export", broken)  # what a stage's export writes with
-    with pytest.raises(InputError, match="killed while exporting; nothing was written"):
+    with pytest.raises(OSError, match="killed"):
         train(cfg, quiet=True)
     stage = tmp_path / "run" / "00-align"
     assert not (stage / "export").exists()
