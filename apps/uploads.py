@@ -4,6 +4,10 @@ Uploads are untrusted: a file may be corrupt, of the wrong kind, huge, or a comp
 problem becomes an :class:`UploadError` whose message names the uploaded file (its base name only,
 never a server path) and says what is wrong, so the app can show it in the page and keep serving.
 Nothing here logs file names or metadata; only error classes and sizes are logged.
+
+The checks here are cheap early refusals. The bound that holds whatever a file claims is the
+loader's (:mod:`medmllm.io`): decoded sizes are checked from headers before allocation and every
+decompression (zip, gzip, deflated DICOM) counts the bytes it produces against the same limit.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ class UploadError(InputError):
 
 
 def display_name(path: str | os.PathLike) -> str:
-    """The name a user knows their upload by (base name; server folders are never shown)."""
-    return Path(path).name or "upload"
+    """The name a user knows their upload by (base name; server folders are never shown; bytes that
+    are not UTF-8 shown as ``\\xNN``)."""
+    from medmllm.io.errors import printable
+
+    return printable(Path(path).name) or "upload"
 
 
 def _human(n: int) -> str:
@@ -42,15 +49,16 @@ def _human(n: int) -> str:
 
 
 def check_archive(path: str | os.PathLike, max_bytes: int) -> None:
-    """Reject zip and gzip files whose declared uncompressed size (or member count) is over the limit.
+    """Reject zip and gzip files whose own declarations (sizes, member count) are over the limit.
 
-    Python's ``zipfile`` never inflates a member beyond its declared size, so checking the central
-    directory bounds what reading the archive can cost.
+    A declared size can only refuse, never accept: the gzip trailer holds the size modulo 2**32
+    (a 4 GiB + 32 MiB stream says 32 MiB) and zip sizes can lie. What a file really expands to is
+    counted by the loader while it decompresses (see the module docstring).
     """
     p = Path(path)
     with open(p, "rb") as f:
         head = f.read(4)
-    if head[:2] == b"\x1f\x8b":  # gzip (e.g. .nii.gz): the trailer holds the size modulo 2**32
+    if head[:2] == b"\x1f\x8b":  # gzip (e.g. .nii.gz): the real size is at least the trailer's value
         with open(p, "rb") as f:
             f.seek(-4, os.SEEK_END)
             size = struct.unpack("<I", f.read(4))[0]
@@ -143,14 +151,29 @@ def _load(paths: list[str], name: str, max_bytes: int) -> Any:
         raise UploadError(name, f"could not be read as a medical image ({type(e).__name__})") from None
 
 
+def _refuse_volumes(path: str, name: str) -> None:
+    """The X-ray box's archive check: zips and CT volumes (NIfTI / NRRD, gzip or not) are refused from
+    their first bytes, before anything is decompressed or decoded."""
+    from medmllm.io import sniff
+    from medmllm.io.errors import ImageLoadError
+
+    try:
+        fmt = sniff(path)
+    except ImageLoadError:
+        return  # the loader gives the precise message
+    if fmt == "zip":
+        raise UploadError(name, "a zip archive is not an X-ray; upload zips of DICOM series as CT")
+    if fmt in ("nifti", "nrrd"):
+        raise UploadError(name, f"this is a CT volume ({fmt.upper() if fmt == 'nrrd' else 'NIfTI'}); "
+                                "upload it in the CT box")
+
+
 def load_xray(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20) -> Any:
     """Load an uploaded chest X-ray (DICOM, PNG, JPEG) as a ``MedicalImage`` of kind xray/image."""
     path = os.fspath(path)
     name = display_name(path)
     check_sizes([path], max_bytes)
-    with open(path, "rb") as f:
-        if f.read(4) == b"PK\x03\x04":
-            raise UploadError(name, "a zip archive is not an X-ray; upload zips of DICOM series as CT")
+    _refuse_volumes(path, name)
     key = _cache.key([path], "xray")
     img = _cache.get(key)
     if img is None:

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _parser=p, _overrides=bool(getattr(mod, "OVERRIDES", False)), overrides=[])
     return parser
 
 
@@ -73,7 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # commands that take configs accept dotted overrides (--train.max_steps=10)
+            from medmllm.config import split_overrides
+
+            dotted, rest = split_overrides(extra) if getattr(args, "_overrides", False) else ([], extra)
+            if rest:
+                getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(rest)}")
+            args.overrides = dotted
     except SystemExit as e:  # argparse: usage errors exit 2 with one usage message
         return int(e.code or 0)
     if not getattr(args, "command", None):

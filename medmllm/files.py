@@ -3,8 +3,9 @@
 Every write of the toolkit goes through these helpers: a temporary sibling is written (and
 fsynced), then renamed over the target with ``os.replace``; on any error the temporary is
 removed and the target is left as it was. A full disk therefore never leaves a half-written
-file or folder behind. ``OSError`` during the write becomes an :class:`~medmllm.errors.InputError`
-that names the target and the reason in one line (``No space left on device``).
+file or folder behind. ``OSError`` during the write becomes a :class:`WriteError` (an
+:class:`~medmllm.errors.InputError` and still an ``OSError``) that names the target and the reason in
+one line (``no space left on device``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from typing import Any, Callable, Iterator
 from medmllm.errors import InputError
 
 COMPLETE = "COMPLETE"
+
+
+class WriteError(InputError, OSError):
+    """A write that failed and left nothing behind: one line for the CLI, still an ``OSError`` for callers."""
+
+    def __init__(self, path: str | os.PathLike, e: OSError):
+        InputError.__init__(self, path, _os_problem(e))
+        self.errno, self.strerror, self.filename = e.errno, e.strerror, os.fspath(path)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -56,7 +68,7 @@ def atomic_writer(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Pa
         fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         os.close(fd)
     except OSError as e:
-        raise InputError(p, _os_problem(e)) from None
+        raise WriteError(p, e) from None
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -65,7 +77,7 @@ def atomic_writer(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Pa
                 os.fsync(f.fileno())
         os.replace(tmp, p)
     except OSError as e:
-        raise InputError(p, _os_problem(e)) from None
+        raise WriteError(p, e) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -115,7 +127,7 @@ def atomic_dir(final: str | os.PathLike, *, info: dict[str, Any] | None = None,
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     except OSError as e:
-        raise InputError(final, _os_problem(e)) from None
+        raise WriteError(final, e) from None
     try:
         yield tmp
         if marker:
@@ -132,7 +144,7 @@ def atomic_dir(final: str | os.PathLike, *, info: dict[str, Any] | None = None,
             shutil.rmtree(old, ignore_errors=True)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise InputError(final, _os_problem(e)) from None
+        raise WriteError(final, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -14,7 +14,7 @@ Usage::
     python scripts/import_cycles.py --depth 2               # cycles between packages (training <-> evaluation)
 
 ``--only`` reports just the cycles that touch a module of those packages; ``--depth N`` first
-merges every module into its first ``N`` dotted parts (``medmllm.evaluation.benchmarks.encoder``
+merges every module into its first ``N`` dotted parts (``medmllm.evaluation.benchmarks.report``
 -> ``medmllm.evaluation`` at depth 2), so cycles between packages show. Exit status 1 when a
 reported cycle exists, 0 otherwise.
 """

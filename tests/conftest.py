@@ -19,6 +19,59 @@ class CliResult:
         return f"CliResult(code={self.code}, out={self.out[-500:]!r}, err={self.err[-500:]!r})"
 
 
+def _zeros_deflate(prefix: bytes, total: int) -> bytes:
+    """A raw deflate stream of ``prefix`` then zeros up to ``total`` bytes, built in O(output/1000): one
+    compressed MiB of zeros, flushed so it stands alone, is repeated."""
+    import zlib
+
+    mib = 1 << 20
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = c.compress(prefix) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(b"\0" * mib) + c.flush(zlib.Z_FULL_FLUSH)
+    n, rest = divmod(total - len(prefix), mib)
+    return head + block * n + c.compress(b"\0" * rest) + c.flush()
+
+
+@pytest.fixture
+def zeros_deflate():
+    """``zeros_deflate(prefix, total) -> bytes``: a raw deflate stream of ``total`` bytes (a bomb, cheaply)."""
+    return _zeros_deflate
+
+
+@pytest.fixture
+def zeros_gzip():
+    """``zeros_gzip(path, prefix, total) -> path``: a gzip file of ``prefix`` then zeros, ``total`` bytes inside.
+
+    The size field holds ``total mod 2**32`` as gzip does; the CRC is left wrong on purpose: a reader that
+    gets as far as the trailer has already decompressed everything, which these tests refuse."""
+    import struct
+
+    def write(path, prefix: bytes, total: int):
+        body = _zeros_deflate(prefix, total)
+        path.write_bytes(b"\x1f\x8b\x08\x00\0\0\0\0\x02\xff" + body + struct.pack("<II", 0, total % 2**32))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def nifti_header():
+    """``nifti_header(shape, dtype, pixdim=(1, 1, 1), qform_code=0, sform_code=0) -> bytes``: a single-file
+    NIfTI-1 header (352 bytes, voxels follow), written as given: nibabel's writer would repair it."""
+    import nibabel as nib
+
+    def build(shape, dtype, pixdim=(1.0, 1.0, 1.0), qform_code=0, sform_code=0) -> bytes:
+        hdr = nib.Nifti1Header()
+        hdr.set_data_shape(shape)
+        hdr.set_data_dtype(dtype)
+        hdr["pixdim"][1:4] = pixdim
+        hdr["qform_code"], hdr["sform_code"] = qform_code, sform_code
+        hdr["vox_offset"], hdr["magic"] = 352, b"n+1"
+        return hdr.binaryblock + b"\0" * 4
+
+    return build
+
+
 @pytest.fixture
 def cli(capsys):
     """``cli('inspect', path, '--json')`` runs ``medmllm`` in-process; returns code, stdout, stderr."""

@@ -8,9 +8,13 @@ Names, IDs, birth date, addresses, accession number, institution and physician n
 or emptied; private tags and overlays are dropped; UIDs are remapped consistently (so a series
 stays a series); dates are shifted back by a per-patient number of days (or removed with
 --dates remove). Age, sex, size and weight are kept unless --drop-patient-characteristics.
+Every attribute of DICOM PS3.15 Table E.1-1 gets its basic-profile action; free text that is
+kept is cleaned of the file's identifiers; the 128-byte preamble is zeroed.
 A file gives OUT as a file; a folder or zip gives OUT/IM00001.dcm ... (or a zip when OUT ends
 in .zip). Output names never reuse input names. Pixels are not changed: files flagged with
-burned-in annotation (or secondary captures without the flag) are listed as warnings.
+burned-in annotation (or secondary captures without the flag) are listed with their output path.
+A bad input file (cut, header only, garbled) or a full disk stops the run with nothing written.
+Details: docs/deidentification.md.
 
 The mapping is keyed by a secret salt: random per run unless --salt (or MEDMLLM_DEID_SALT) is
 given; give the same salt to de-identify more files of the same patients consistently.
@@ -39,16 +43,18 @@ def run(args):
     import os
     import sys
 
-    from medmllm.io.deid import deidentify_path
+    from medmllm.io.deid import Deidentifier
+    from medmllm.io.deid_files import deidentify_path
 
-    report = deidentify_path(
-        args.input, args.output, overwrite=args.overwrite,
-        salt=args.salt or os.environ.get("MEDMLLM_DEID_SALT") or None, dates=args.dates,
-        keep_patient_characteristics=not args.drop_patient_characteristics,
-        keep_descriptions=args.keep_descriptions,
-    )
+    deid = Deidentifier(salt=args.salt or os.environ.get("MEDMLLM_DEID_SALT") or None, dates=args.dates,
+                        keep_patient_characteristics=not args.drop_patient_characteristics,
+                        keep_descriptions=args.keep_descriptions)
+    report = deidentify_path(args.input, args.output, deid=deid, overwrite=args.overwrite)
     print(f"de-identified {report.files} DICOM file(s) -> {args.output}"
-          + (f" ({len(report.skipped)} non-DICOM file(s) skipped)" if report.skipped else ""))
-    for warning in report.burned_in:
-        print(f"warning: {warning}", file=sys.stderr)
+          + (f" ({len(report.skipped)} file(s) skipped: not DICOM images)" if report.skipped else ""))
+    for path, warning in report.burned_in:
+        print(f"warning: {path}: {warning}", file=sys.stderr)
+    if report.burned_in:
+        print(f"{len(report.burned_in)} file(s) flagged for burned-in annotation (listed above): "
+              "check their pixels before sharing")
     return 0

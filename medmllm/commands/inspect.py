@@ -40,7 +40,8 @@ def add_arguments(parser):
     parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID (or SeriesNumber) when a folder holds several")
     parser.add_argument("--kind", choices=["xray", "image", "ct"], help="expected kind (forces a DICOM pipeline)")
     parser.add_argument("--max-bytes", type=parse_size, default=None, metavar="SIZE",
-                        help="largest decoded image allowed (default 2G)")
+                        help="largest decoded image, stored pixel data or decompressed content allowed "
+                             "(default 2G; see docs/reading-images.md)")
     parser.add_argument("--max-files", type=int, default=None, metavar="N",
                         help="most files a folder or zip may hold (default 10000)")
     parser.add_argument("--workers", type=int, default=1, help="threads reading a DICOM series (default 1)")
@@ -71,7 +72,8 @@ def run(args):
     import logging
 
     from medmllm.io import load_image
-    from medmllm.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
+    from medmllm.io.errors import printable
+    from medmllm.io.types import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
 
     log = logging.getLogger("medmllm.inspect")
     source = args.path[0] if len(args.path) == 1 else list(args.path)
@@ -81,7 +83,7 @@ def run(args):
     if args.preview:
         from medmllm.io.preview import write_preview
 
-        info["preview"] = str(write_preview(img, args.preview))
+        info["preview"] = printable(write_preview(img, args.preview))  # a non-UTF-8 name shown as \xNN
     if info["meta"].get("burned_in_annotation") in ("YES", "possible"):
         log.warning("pixels may carry burned-in annotation (identifiers); check before sharing")
     if args.json:

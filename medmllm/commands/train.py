@@ -15,18 +15,21 @@ examples:
   medmllm train --config configs/tiny.yaml
   medmllm train --config configs/smollm2.yaml --train.max_steps=50 --train.run_dir=runs/smol
   medmllm train --resume runs/smol
-  torchrun --nproc_per_node=8 -m medmllm train --config configs/examples/qwen2.5-clip-vit3d-fsdp.yaml
+  medmllm train --config configs/tiny.yaml --print-config
+  torchrun --nproc_per_node=8 -m medmllm train --config configs/examples/qwen2.5-siglip-vit3d-fsdp8.yaml
 """
 ORDER = 50
 
 
-def add_arguments(parser):
-    from medmllm.commands._overrides import accept_overrides
+OVERRIDES = True  # takes --dotted.key=value overrides
 
+
+def add_arguments(parser):
     parser.add_argument("--config", metavar="YAML", help="the training config")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run folder (its saved config is used)")
     parser.add_argument("--run-dir", metavar="DIR", help="run folder (same as --train.run_dir=DIR)")
-    accept_overrides(parser)
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config of every stage (all keys, defaults included) and exit")
 
 
 def quiet_lightning(quiet):
@@ -43,6 +46,24 @@ def quiet_lightning(quiet):
         warnings.filterwarnings("ignore", message=msg)
 
 
+def print_config(cfg):
+    """The resolved config of every stage as YAML: all keys, defaults and stage presets filled in."""
+    from pathlib import Path
+
+    import yaml
+
+    from medmllm.config import DataConfig, ModelConfig, from_dict, to_plain
+    from medmllm.training.plan import build_plan
+
+    stages = []
+    for ctx in build_plan(cfg, Path(".")):
+        stages.append({"name": ctx.name, "stage": ctx.stage.name,
+                       "model": to_plain(from_dict(ModelConfig, ctx.config.get("model"), "model")),
+                       "data": to_plain(from_dict(DataConfig, ctx.config.get("data"), "data")),
+                       "train": to_plain(ctx.train)})
+    return yaml.safe_dump({"stages": stages}, sort_keys=False, allow_unicode=True)
+
+
 def run(args):
     from medmllm.config import load_config, parse_overrides
     from medmllm.errors import InputError
@@ -52,6 +73,11 @@ def run(args):
     overrides = list(args.overrides)
     if args.run_dir:
         overrides.append(f"--train.run_dir={args.run_dir}")
+    if args.print_config:
+        if not args.config:
+            raise InputError(None, "train --print-config: give --config YAML")
+        print(print_config(load_config(args.config, overrides)), end="")
+        return 0
     if args.resume:
         result = train(resume=args.resume, overrides=parse_overrides(overrides), quiet=args.quiet)
     else:

@@ -11,17 +11,17 @@ with a note that training with them needs CUDA GPUs.
 
 examples:
   medmllm validate --config configs/smollm2.yaml
-  medmllm validate --config configs/examples/qwen2.5-clip-vit3d-fsdp.yaml --no-data
+  medmllm validate --config configs/examples/qwen2.5-siglip-vit3d-fsdp8.yaml --no-data
 """
 ORDER = 51
 
 
-def add_arguments(parser):
-    from medmllm.commands._overrides import accept_overrides
+OVERRIDES = True  # takes --dotted.key=value overrides
 
+
+def add_arguments(parser):
     parser.add_argument("--config", metavar="YAML", required=True, help="the training config")
     parser.add_argument("--no-data", action="store_true", help="skip building the data (manifests not at hand)")
-    accept_overrides(parser)
 
 
 def run(args):

@@ -28,7 +28,6 @@ from typing import Any, Callable
 
 import torch
 
-from medmllm.errors import InputError
 from medmllm.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ class TensorCache:
         self._memo[full] = (stat, digest)
         try:
             atomic_write_bytes(memo_file, json.dumps({"path": full, "stat": stat, "sha256": digest}).encode(), fsync=False)
-        except (OSError, InputError) as e:
+        except OSError as e:
             log.debug("could not remember the hash of %s: %s", os.path.basename(full), e)
         return digest
 
@@ -147,7 +146,7 @@ class TensorCache:
         try:
             data = save({"x": x.detach().contiguous().cpu()}, metadata={"content": content, "config": config_hash})
             atomic_write_bytes(self._entry(key), data, fsync=False)
-        except (OSError, InputError) as e:
+        except OSError as e:
             log.warning("could not write cache entry %s: %s", key[:12], e)
 
     def get_or_compute(self, source: Any, config_hash: str, compute: Callable[[Any], torch.Tensor]) -> torch.Tensor:

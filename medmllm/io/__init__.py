@@ -2,9 +2,15 @@
 
 ``load_image(path)`` dispatches on the file's content and returns a :class:`MedicalImage` in the
 layout of CONTRACTS.md. Only numpy is imported here; pydicom, nibabel and Pillow load on use.
+Modules, bottom up: ``errors`` and ``types`` (shared types, limits, checks), ``detect`` (sniff),
+``streams`` (bounded decompression), ``orient``, the readers (``dicom`` + ``dicom_xray`` /
+``dicom_ct`` / ``dicom_file``, ``series``, ``archive``, ``nifti``, ``nrrd_volume``, ``raster``),
+and ``image`` (the dispatcher) on top.
 """
 
 from medmllm.io.errors import ImageLoadError
-from medmllm.io.image import DEFAULT_MAX_BYTES, MedicalImage, load_image, sniff
+from medmllm.io.image import load_image
+from medmllm.io.types import DEFAULT_MAX_BYTES, MedicalImage
+from medmllm.io.detect import sniff
 
 __all__ = ["DEFAULT_MAX_BYTES", "ImageLoadError", "MedicalImage", "load_image", "sniff"]

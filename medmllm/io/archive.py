@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from medmllm.io.errors import ImageLoadError
-from medmllm.io.image import human_bytes
+from medmllm.io.types import human_bytes
 
 log = logging.getLogger(__name__)
 

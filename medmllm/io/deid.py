@@ -1,89 +1,57 @@
-"""De-identification of DICOM data (PS3.15 Annex E basic profile, see :mod:`medmllm.io.deid_profile`).
+"""De-identification of one DICOM data set (PS3.15 basic profile, see :mod:`medmllm.io.deid_profile`).
 
 A :class:`Deidentifier` holds one secret salt, so within one run (a file, a folder, a zip) the
 same patient gets the same pseudonym and date shift and the same UID is always remapped to the
-same new UID; different runs without an explicit ``salt`` cannot be linked. Rules beyond the
-table: every person name (PN) anywhere is emptied, every private tag, overlay (60xx) and curve
-(50xx) is removed, every instance UID is remapped, dates are shifted (or removed) and the
-patient's birth date is always emptied. Pixels are not touched: files that say (or, for
-secondary captures, may have) burned-in annotation are reported so that a person checks them.
+same new UID; different runs without an explicit ``salt`` cannot be linked.
+
+Every attribute of Table E.1-1 gets its action, in the data set, in every nested sequence item and
+in the file meta. Beyond the table: every private tag, overlay (60xx) and curve (50xx) is removed;
+every person name (PN) is emptied and every instance UID remapped wherever it is; every other
+free-text value that is kept is scrubbed of the identifiers the file holds (:mod:`medmllm.io.phi`);
+the file meta is rebuilt from scratch and the 128-byte preamble zeroed. Pixels are not touched:
+files that say (or, for secondary captures, may have) burned-in annotation are reported.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import hmac
 import logging
-import os
-import re
 import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 from medmllm.io import deid_profile as P
+from medmllm.io.phi import burned_in_warning, identifying_values, scrub_text
 
 log = logging.getLogger(__name__)
 
 _DUMMY_PREFIX = "ANON-"
-_DATE_VRS = ("DA", "DT")
-
-
-def burned_in_status(ds) -> str | None:
-    """``'YES'``/``'NO'`` from BurnedInAnnotation; ``'possible'`` for a secondary capture without it."""
-    flag = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
-    if flag in ("YES", "NO"):
-        return flag
-    if str(ds.get("SOPClassUID", "")).startswith("1.2.840.10008.5.1.4.1.1.7"):
-        return "possible"
-    return None
-
-
-def identifying_values(ds) -> list[str]:
-    """Identifier strings found in a dataset (names split into their parts), longest first."""
-    values: set[str] = set()
-    for keyword in P.IDENTIFYING_KEYWORDS:
-        value = ds.get(keyword)
-        if value in (None, ""):
-            continue
-        items = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
-        for item in items:
-            text = str(item).strip()
-            values.add(text)
-            if getattr(ds.data_element(keyword), "VR", "") == "PN":  # name parts: family, given ...
-                values.update(p for p in re.split(r"[\^=]+", text) if p)
-    return sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
-
-
-def scrub_text(text: str, ds) -> str:
-    """Remove every identifier of ``ds`` (name parts, IDs, accession ...) from a free-text value."""
-    for value in identifying_values(ds):
-        text = re.sub(re.escape(value), "[removed]", text, flags=re.IGNORECASE)
-    return text
-
-
-@dataclass
-class DeidReport:
-    """What :func:`deidentify_path` did."""
-
-    files: int = 0
-    skipped: list[str] = field(default_factory=list)
-    burned_in: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
+DUMMY_TEXT = "ANONYMIZED"
+_TEMPORAL_VRS = ("DA", "DT", "TM")
+_TEXT_VRS = ("LO", "ST", "LT", "UT", "UC", "UR", "SH", "CS", "AE")
+_SHORT_TEXT_VRS = ("SH", "CS", "AE")  # 16 characters, restricted characters: identifiers cut out
+_NUMBER_TEXT_VRS = ("IS", "DS")
+_NUMBER_VRS = ("US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT")
+_BINARY_VRS = ("OB", "OW", "OF", "OD", "OL", "OV", "UN", "OB or OW", "US or OW")
+PREAMBLE = b"\x00" * 128
 
 
 class Deidentifier:
-    """Applies the basic profile to datasets with consistent UIDs, pseudonyms and date shifts.
+    """Applies the basic profile to data sets with consistent UIDs, pseudonyms and date shifts.
 
     Args:
         salt: secret that keys pseudonyms, UIDs and date shifts; random when None (then runs
             cannot be linked). Pass the same salt to de-identify new files of the same patients
             consistently later.
-        dates: ``shift`` (dates moved back by a per-patient number of days, times kept) or
-            ``remove`` (every date and time emptied).
-        keep_patient_characteristics: keep age (capped at 90Y), sex, size and weight.
-        keep_descriptions: keep study/series descriptions and protocol name after removing the
-            file's own identifiers from them (Clean Descriptors option); removed otherwise.
+        dates: ``shift`` (Retain Longitudinal Temporal Information with Modified Dates: dates
+            moved back by a per-patient number of days, times kept) or ``remove`` (every date
+            and time emptied or removed).
+        keep_patient_characteristics: Retain Patient Characteristics (age capped at 90Y, sex,
+            size and weight kept).
+        keep_descriptions: Clean Descriptors: keep study/series descriptions and protocol name
+            after removing the file's identifiers from them; removed otherwise.
     """
 
     def __init__(self, salt: str | bytes | None = None, *, dates: str = "shift",
@@ -110,6 +78,7 @@ class Deidentifier:
         return self.uid_map[old]
 
     def pseudonym(self, patient_id: str) -> str:
+        """The replacement patient name and ID for ``patient_id`` (same for this salt)."""
         return _DUMMY_PREFIX + self._digest("patient", patient_id)[:10].upper()
 
     def shift_days(self, patient_id: str) -> int:
@@ -126,75 +95,126 @@ class Deidentifier:
             return ""
         return day.strftime("%Y%m%d") + (text[8:] if vr == "DT" else "")
 
-    def dataset(self, ds) -> list[str]:
-        """De-identify ``ds`` in place (file meta included).
+    def action(self, elem: Any) -> str | None:
+        """What is done to one element: ``X Z D U`` (resolved), ``K`` keep, ``T`` temporal option, or None.
+
+        None means the attribute is not in Table E.1-1: the rules by VR apply (names emptied,
+        UIDs remapped, dates shifted, free text scrubbed, sequences walked).
+        """
+        tag, keyword, vr = elem.tag, elem.keyword, elem.VR
+        if tag.group & 0xFF00 in (0x5000, 0x6000) or tag.group in (0x0000, 0x0002):
+            return "X"  # curves, overlays; command and file-meta groups have no place in a data set
+        if keyword in P.EXTRA_REMOVE_KEYWORDS or keyword in P.DESCRIPTOR_KEYWORDS:
+            return "X"  # descriptors come back scrubbed with the Clean Descriptors option
+        if keyword in P.PATIENT_CHARACTERISTICS and self.keep_characteristics:
+            return "K"
+        table = P.table_action(int(tag))
+        if vr in _TEMPORAL_VRS and self.dates == "shift" and keyword not in P.BIRTH_KEYWORDS:
+            return "T"
+        return None if table is None else P.RESOLVED[table]
+
+    def dataset(self, ds: Any) -> list[str]:
+        """De-identify ``ds`` in place (file meta and preamble included).
 
         Returns:
             Warnings for a person to act on (burned-in annotation).
         """
-        from pydicom.datadict import tag_for_keyword
-        from pydicom.dataset import Dataset
-
-        warnings = []
-        status = burned_in_status(ds)
-        if status == "YES":
-            warnings.append("pixels carry burned-in annotation (BurnedInAnnotation = YES): they may show identifiers")
-        elif status == "possible":
-            warnings.append("secondary capture without a BurnedInAnnotation flag: pixels may show identifiers")
+        warning = burned_in_warning(ds)
+        values = identifying_values(ds)
         patient_id = str(ds.get("PatientID", "") or "") + "|" + str(ds.get("PatientName", "") or "")
         days = self.shift_days(patient_id)
-        descriptors = {k: scrub_text(str(ds.get(k)), ds) for k in P.DESCRIPTOR_KEYWORDS if ds.get(k)}
+        descriptors = {k: scrub_text(str(ds.get(k)), values=values) for k in P.DESCRIPTOR_KEYWORDS if ds.get(k)}
         age = str(ds.get("PatientAge", "") or "")
-        remove = set(P.REMOVE_KEYWORDS) | set(P.DESCRIPTOR_KEYWORDS)
-        if not self.keep_characteristics:  # PatientSex is type 2: emptied (Z), the others removed
-            remove |= set(P.PATIENT_CHARACTERISTICS) - {"PatientSex"}
-        remove_tags = {tag_for_keyword(k) for k in remove}
-        empty_tags = {tag_for_keyword(k) for k in P.EMPTY_KEYWORDS}
-        if self.keep_characteristics:
-            empty_tags.discard(tag_for_keyword("PatientSex"))
-        class_tags = {tag_for_keyword(k) for k in P.CLASS_UID_KEYWORDS}
-
-        def walk(node: Dataset) -> None:
-            node.remove_private_tags()
-            for elem in list(node):
-                tag = elem.tag
-                if tag in remove_tags or tag.group & 0xFF00 in (0x5000, 0x6000):
-                    del node[tag]
-                elif elem.VR == "SQ":
-                    for item in elem.value:
-                        walk(item)
-                elif tag in empty_tags or elem.VR == "PN":
-                    elem.value = ""
-                elif elem.VR == "UI" and tag not in class_tags and elem.value:
-                    vals = elem.value if elem.VM > 1 else [elem.value]
-                    new = [v if _is_standard_uid(v) else self.uid(v) for v in vals]
-                    elem.value = new if elem.VM > 1 else new[0]
-                elif elem.VR in _DATE_VRS:
-                    vals = elem.value if elem.VM > 1 else [elem.value]
-                    new = [self._shift(v, elem.VR, days) if self.dates == "shift" else "" for v in vals]
-                    elem.value = new if elem.VM > 1 else new[0]
-                elif elem.VR == "TM" and self.dates == "remove":
-                    elem.value = ""
-
-        walk(ds)
-        ds.PatientName = self.pseudonym(patient_id)
-        ds.PatientID = self.pseudonym(patient_id)
+        self._walk(ds, values, days)
+        ds.PatientName = ds.PatientID = self.pseudonym(patient_id)
         if self.keep_characteristics and age:
             ds.PatientAge = "090Y" if age.endswith("Y") and age[:-1].isdigit() and int(age[:-1]) >= 90 else age
         if self.keep_descriptions:
             for k, v in descriptors.items():
                 setattr(ds, k, v)
-        fm = getattr(ds, "file_meta", None)
-        if fm is not None:
-            for k in ("SourceApplicationEntityTitle", "SendingApplicationEntityTitle", "ReceivingApplicationEntityTitle"):
-                if k in fm:
-                    delattr(fm, k)
-            if "SOPInstanceUID" in ds:
-                fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        self._file_meta(ds)
         self._mark(ds)
-        return warnings
+        return [warning] if warning else []
 
-    def _mark(self, ds) -> None:
+    def _walk(self, node: Any, values: list[str], days: int) -> None:
+        node.remove_private_tags()
+        for elem in list(node):
+            action = self.action(elem)
+            if action == "X":
+                del node[elem.tag]
+            elif action == "K":
+                continue
+            elif elem.VR == "SQ":
+                if action in ("Z", "D"):
+                    elem.value = []
+                else:  # U (X/Z/U*: references kept, their UIDs replaced) or not in the table
+                    for item in elem.value:
+                        self._walk(item, values, days)
+            elif action == "Z":
+                elem.value = None if elem.VR in _BINARY_VRS + _NUMBER_VRS else ""
+            elif action == "D":
+                elem.value = self._dummy(elem)
+            elif action == "T":
+                if elem.VR != "TM":
+                    elem.value = self._map_values(elem, functools.partial(self._shift, vr=elem.VR, days=days))
+            elif action == "U" or (action is None and elem.VR == "UI"):
+                self._remap(elem)
+            elif elem.VR == "PN" or elem.VR in _TEMPORAL_VRS:  # not in the table: names emptied, dates removed
+                elem.value = ""
+            elif elem.VR in _TEXT_VRS:
+                repl = "" if elem.VR in _SHORT_TEXT_VRS else "[removed]"
+                elem.value = self._map_values(elem, functools.partial(_scrub, values=values, replacement=repl))
+
+    @staticmethod
+    def _map_values(elem: Any, fn: Any) -> Any:
+        if elem.value is None or elem.value == "":
+            return elem.value
+        if elem.VM > 1:
+            return [fn(v) for v in elem.value]
+        return fn(elem.value)
+
+    def _remap(self, elem: Any) -> None:
+        if elem.VR != "UI":
+            elem.value = "" if elem.VR not in _BINARY_VRS else None
+        elif elem.tag not in _class_uid_tags():
+            elem.value = self._map_values(elem, lambda v: v if _is_standard_uid(v) else self.uid(v))
+
+    def _dummy(self, elem: Any) -> Any:
+        vr = elem.VR
+        if vr == "UI":
+            return self._map_values(elem, self.uid)
+        if vr in ("PN", "AS") + _TEMPORAL_VRS:
+            return ""
+        if vr in _TEXT_VRS:
+            return DUMMY_TEXT
+        if vr in _NUMBER_TEXT_VRS:
+            return "0"
+        if vr in _BINARY_VRS or vr == "AT":
+            return None
+        return 0 if vr in _NUMBER_VRS else ""
+
+    def _file_meta(self, ds: Any) -> None:
+        """A new file meta: class, instance (remapped) and transfer syntax, pydicom as implementation."""
+        import pydicom
+        from pydicom.dataset import FileMetaDataset
+        from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+        old = getattr(ds, "file_meta", None) or FileMetaDataset()
+        meta = FileMetaDataset()
+        sop_class = ds.get("SOPClassUID") or old.get("MediaStorageSOPClassUID")
+        if sop_class:
+            meta.MediaStorageSOPClassUID = sop_class
+        if not ds.get("SOPInstanceUID"):
+            ds.SOPInstanceUID = generate_uid()
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        if old.get("TransferSyntaxUID"):
+            meta.TransferSyntaxUID = old.TransferSyntaxUID
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        meta.ImplementationVersionName = f"PYDICOM {pydicom.__version__}"[:16]
+        ds.file_meta = meta
+        ds.preamble = PREAMBLE
+
+    def _mark(self, ds: Any) -> None:
         from pydicom.dataset import Dataset
 
         ds.PatientIdentityRemoved = "YES"
@@ -216,29 +236,18 @@ class Deidentifier:
         ds.DeidentificationMethodCodeSequence = items
 
 
+def _scrub(value: Any, *, values: list[str], replacement: str) -> Any:
+    return scrub_text(value, values=values, replacement=replacement).strip() if isinstance(value, str) else value
+
+
+@functools.cache
+def _class_uid_tags() -> frozenset[int]:
+    from pydicom.datadict import tag_for_keyword
+
+    return frozenset(tag_for_keyword(k) for k in P.CLASS_UID_KEYWORDS)
+
+
 def _is_standard_uid(value: str) -> bool:
     from pydicom._uid_dict import UID_dictionary
 
     return str(value).strip() in UID_dictionary
-
-
-def deidentify_dataset(ds, deid: Deidentifier | None = None) -> list[str]:
-    """De-identify one dataset in place with ``deid`` (a fresh random-salt one when None)."""
-    return (deid or Deidentifier()).dataset(ds)
-
-
-def deidentify_path(src: str | os.PathLike, dst: str | os.PathLike, *, overwrite: bool = False,
-                    max_bytes: int | None = None, max_files: int | None = None, **options: Any) -> DeidReport:
-    """Write a de-identified copy of a DICOM file, a folder or a zip (see :mod:`medmllm.io.deid_files`).
-
-    Args:
-        src: a DICOM file, a folder of DICOM files, or a zip of them.
-        dst: output file (for a file), folder, or ``.zip``; must not exist unless ``overwrite``.
-        overwrite: replace an existing output.
-        max_bytes, max_files: limits for unpacking a zip.
-        **options: :class:`Deidentifier` options (``salt``, ``dates``, ``keep_patient_characteristics``,
-            ``keep_descriptions``).
-    """
-    from medmllm.io.deid_files import deidentify_path as run
-
-    return run(src, dst, deid=Deidentifier(**options), overwrite=overwrite, max_bytes=max_bytes, max_files=max_files)

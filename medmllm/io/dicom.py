@@ -1,9 +1,11 @@
-"""Single DICOM files: chest X-rays (CR, DX, secondary capture) and single CT slices.
+"""DICOM datasets: bounded reading, pixel decoding, checked numbers and geometry, allow-listed meta.
 
-X-ray pipeline: stored values -> modality LUT / rescale -> VOI LUT, or window centre/width, or
-(when the file has neither) a robust 0.5-99.5 percentile window -> [0, 1] -> inverted when the
-file is MONOCHROME1 (so bone is always bright). Compressed transfer syntaxes are decoded by
-pydicom's plugins (pylibjpeg first); a missing decoder gives an error naming the package.
+Every reader of DICOM goes through :func:`read_dataset` (pydicom with one-line errors; a Deflated
+Explicit VR Little Endian file is inflated here, counted against ``max_bytes``, because pydicom
+would inflate it whole) and takes its numbers from the checked helpers below (rescale slope and
+intercept, positions, orientations, spacings: NaN or infinity is an error, never a NaN image).
+Compressed transfer syntaxes are decoded by pydicom's plugins (pylibjpeg first); a missing
+decoder gives an error naming the package. The pipelines live in ``dicom_xray`` and ``dicom_ct``.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from medmllm.io.errors import ImageLoadError
-from medmllm.io.image import MedicalImage, check_decoded_size, check_finite
+from medmllm.io.streams import inflate
+from medmllm.io.types import DEFAULT_MAX_BYTES, check_decoded_size, check_number, check_stored_size
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +85,77 @@ def capture_pydicom_messages() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
+def map_threads(fn: Callable, items: Sequence, workers: int) -> list:
+    """``[fn(x) for x in items]``, on ``workers`` threads when there are several."""
+    if workers <= 1 or len(items) < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
+
+
 def _truncated(messages: list[str]) -> bool:
     return any("end of file" in m.lower() or "truncat" in m.lower() for m in messages)
 
 
-def read_dataset(path: Path, *, stop_before_pixels: bool = False, messages: list[str] | None = None):
-    """``pydicom.dcmread`` with errors turned into one-line :class:`ImageLoadError`."""
+_DEFLATED = b"1.2.840.10008.1.2.1.99"
+
+
+def _read_deflated(path: Path, max_bytes: int, stop_before_pixels: bool):
+    """A Deflated Explicit VR Little Endian file, inflated with a limit, read by pydicom as explicit VR."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import read_dataset as read_elements
+    from pydicom.filereader import read_preamble
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+    with open(path, "rb") as fp:
+        read_preamble(fp, True)
+        meta = FileMetaDataset(read_elements(fp, False, True, stop_when=lambda tag, vr, length: tag.group != 2))
+        if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+            return None
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        if "FileMetaInformationGroupLength" in meta:
+            del meta.FileMetaInformationGroupLength
+        buf = DicomBytesIO()
+        buf.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(buf, meta, enforce_standard=False)
+        inflate(fp, max_bytes, path, "deflated DICOM data", out=buf)
+    buf.seek(0)
+    ds = pydicom.dcmread(buf, force=True, stop_before_pixels=stop_before_pixels)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian  # what the file holds
+    return ds
+
+
+def read_dataset(path: Path, *, stop_before_pixels: bool = False, messages: list[str] | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES, defer_pixels: bool = False):
+    """``pydicom.dcmread`` with errors turned into one-line :class:`ImageLoadError`.
+
+    Args:
+        path: the file.
+        stop_before_pixels: do not read the pixel data.
+        messages: unused (kept for callers that pass it).
+        max_bytes: most bytes a deflated dataset may inflate to.
+        defer_pixels: leave large values (the pixel data) on disk until they are used.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+    errors = (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, AttributeError)
     try:
-        ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as e:
+        ds = None
+        with open(path, "rb") as f:
+            deflated = _DEFLATED in f.read(4096)
+        if deflated:
+            ds = _read_deflated(path, max_bytes, stop_before_pixels)
+        if ds is None:
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels,
+                                 defer_size="64 KB" if defer_pixels else None)
+    except ImageLoadError:
+        raise
+    except errors as e:
         raise ImageLoadError(path, f"not a valid DICOM file ({type(e).__name__}: {str(e)[:120]})") from None
     if "TransferSyntaxUID" not in ds.file_meta and getattr(ds, "original_encoding", (None, None))[0] is not None:
         # a bare dataset without file meta: record the encoding pydicom detected while reading it
@@ -119,35 +181,75 @@ def require_pixels(path: Path, ds, messages: list[str]) -> None:
     raise ImageLoadError(path, f"DICOM file without pixel data ({sop}); expected an image")
 
 
-def decode_pixels(path: Path, ds) -> np.ndarray:
-    """Decode the pixel data (all frames) with a clear error for a missing decoder or short data."""
-    from pydicom.pixels import get_decoder, pixel_array
+def check_pixel_size(path: Path, ds, max_bytes: int, decoded_shape: tuple[int, ...] | None = None) -> None:
+    """Refuse pixel data whose decoded float32 array, or stored size, is over ``max_bytes`` (from the header).
+
+    Args:
+        path: the file (or series) for the message.
+        ds: the dataset (Rows, Columns, NumberOfFrames, SamplesPerPixel, BitsAllocated).
+        max_bytes: the limit.
+        decoded_shape: the float32 array the caller will build (default frames x rows x columns).
+    """
+    rows, cols = (positive_int(path, ds, kw) for kw in ("Rows", "Columns"))
+    frames = positive_int(path, ds, "NumberOfFrames", 1)
+    samples = positive_int(path, ds, "SamplesPerPixel", 1)
+    bits = positive_int(path, ds, "BitsAllocated", 16)
+    check_decoded_size(path, decoded_shape or (frames, rows, cols), max_bytes)
+    check_stored_size(path, rows * cols * frames * samples * -(-bits // 8), max_bytes,
+                      f"pixel data ({frames} x {rows} x {cols} x {samples} samples x {bits} bits)")
+
+
+def positive_int(path: Path, ds, keyword: str, default: int | None = None) -> int:
+    """An integer attribute that must be >= 1 (``default`` when absent; absent without a default: an error)."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        if default is None:
+            raise ImageLoadError(path, f"DICOM image without {keyword}")
+        return default
+    try:
+        out = int(value)
+    except (TypeError, ValueError):
+        raise ImageLoadError(path, f"{keyword} is not a number ({str(value)[:40]!r})") from None
+    if out < 1:
+        raise ImageLoadError(path, f"{keyword} is {out}; expected a positive number")
+    return out
+
+
+def decoding_plugin(path: Path, ds) -> str:
+    """The pydicom decoding plugin to use (pylibjpeg when it can), or an error naming what to install."""
+    from pydicom.pixels import get_decoder
 
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    plugin = ""
-    if ts is not None and ts.is_compressed:
-        try:
-            decoder = get_decoder(ts)
-        except NotImplementedError:
-            raise ImageLoadError(path, f"no decoder exists for transfer syntax {ts.name}") from None
-        if not decoder.is_available:
-            pkg = next((v for k, v in _DECODER_PACKAGES.items() if ts.name.startswith(k)), "pylibjpeg")
-            raise ImageLoadError(path, f"{ts.name} pixel data needs a decoder: pip install {pkg}")
-        if "pylibjpeg" in decoder.available_plugins:
-            plugin = "pylibjpeg"
+    if ts is None or not ts.is_compressed:
+        return ""
     try:
-        return pixel_array(ds, decoding_plugin=plugin)
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        raise ImageLoadError(path, f"no decoder exists for transfer syntax {ts.name}") from None
+    if not decoder.is_available:
+        pkg = next((v for k, v in _DECODER_PACKAGES.items() if ts.name.startswith(k)), "pylibjpeg")
+        raise ImageLoadError(path, f"{ts.name} pixel data needs a decoder: pip install {pkg}")
+    return "pylibjpeg" if "pylibjpeg" in decoder.available_plugins else ""
+
+
+def decode_pixels(path: Path, ds, index: int | None = None) -> np.ndarray:
+    """Decode the pixel data (all frames, or frame ``index``) with a clear error for a missing decoder or short data."""
+    from pydicom.pixels import pixel_array
+
+    plugin = decoding_plugin(path, ds)
+    try:
+        return pixel_array(ds, index=index, decoding_plugin=plugin)
     except ValueError as e:
         if "less than expected" in str(e) or "truncat" in str(e).lower():
             raise ImageLoadError(path, "truncated DICOM file (pixel data shorter than Rows x Columns)") from None
         raise ImageLoadError(path, f"cannot decode pixel data ({str(e)[:150]})") from None
-    except (RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError) as e:
+    except (RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError, OSError, EOFError) as e:
         raise ImageLoadError(path, f"cannot decode pixel data ({type(e).__name__}: {str(e)[:150]})") from None
 
 
 def build_meta(ds) -> dict[str, Any]:
     """Allow-listed technical facts of a dataset, free-text fields scrubbed of identifiers."""
-    from medmllm.io.deid import burned_in_status, scrub_text
+    from medmllm.io.phi import burned_in_status, scrub_text
 
     meta: dict[str, Any] = {}
     for key, keyword in META_KEYWORDS.items():
@@ -174,9 +276,10 @@ def build_meta(ds) -> dict[str, Any]:
 
 def _number(value: Any) -> float | None:
     try:
-        return float(value)
+        out = float(value)
     except (TypeError, ValueError):
         return None
+    return out if np.isfinite(out) else None
 
 
 def image_kind(path: Path, ds, kind: str | None) -> str:
@@ -193,141 +296,45 @@ def image_kind(path: Path, ds, kind: str | None) -> str:
                                "secondary capture); pass kind='xray' or 'ct' to force a pipeline")
 
 
+def rescale(path: Path, ds) -> tuple[float, float]:
+    """``(RescaleSlope, RescaleIntercept)``; absent or empty -> ``(1, 0)``, a slope of 0 -> 1; NaN/inf refused."""
+    slope = ds.get("RescaleSlope")
+    intercept = ds.get("RescaleIntercept")
+    slope = 1.0 if slope is None or slope == "" else check_number(path, "RescaleSlope", slope)
+    intercept = 0.0 if intercept is None or intercept == "" else check_number(path, "RescaleIntercept", intercept)
+    return slope or 1.0, intercept
+
+
+def numbers(path: Path, name: str, value: Any, n: int) -> np.ndarray:
+    """``n`` finite numbers from a multi-valued DICOM attribute (or a functional-group value)."""
+    values = [value] if isinstance(value, (str, int, float)) else list(value or [])
+    if len(values) != n:
+        raise ImageLoadError(path, f"{name} has {len(values)} values, expected {n}")
+    return np.asarray([check_number(path, name, v) for v in values], dtype=np.float64)
+
+
+def orientation(path: Path, value: Any) -> np.ndarray:
+    """ImageOrientationPatient as 6 numbers whose row and column directions are not degenerate."""
+    iop = numbers(path, "ImageOrientationPatient", value, 6)
+    if np.linalg.norm(np.cross(iop[:3], iop[3:])) < 1e-3:
+        raise ImageLoadError(path, f"ImageOrientationPatient {iop.tolist()} has parallel or zero directions")
+    return iop
+
+
 def pixel_spacing_2d(ds) -> tuple[float, float] | None:
-    """``(row, col)`` mm from PixelSpacing, else ImagerPixelSpacing; None when absent or zero."""
+    """``(row, col)`` mm from PixelSpacing, else ImagerPixelSpacing; None when absent, zero or not finite."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(keyword)
-        if value is not None and len(value) == 2 and float(value[0]) > 0 and float(value[1]) > 0:
-            return float(value[0]), float(value[1])
+        if value is not None and len(value) == 2:
+            spacing = tuple(_number(v) for v in value)
+            if all(s is not None and s > 0 for s in spacing):
+                return spacing  # type: ignore[return-value]
     return None
 
 
-def _voi_range(ds) -> tuple[float, float]:
-    """Output range of pydicom's windowing for this dataset (PS3.3 C.11.2.1.2)."""
-    if ds.get("ModalityLUTSequence"):
-        return 0.0, float(2 ** ds.ModalityLUTSequence[0].LUTDescriptor[2] - 1)
-    bits = int(ds.BitsStored)
-    lo, hi = (0.0, 2.0**bits - 1) if ds.PixelRepresentation == 0 else (-(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1)
-    if ds.get("RescaleSlope") is not None and ds.get("RescaleIntercept") is not None:
-        slope, icpt = float(ds.RescaleSlope), float(ds.RescaleIntercept)
-        lo, hi = sorted((lo * slope + icpt, hi * slope + icpt))
-    return lo, hi
-
-
-def _lut_range(item) -> tuple[float, float]:
-    data = item.LUTData
-    if isinstance(data, (bytes, bytearray)):
-        data = np.frombuffer(data, dtype=np.uint16 if int(item.LUTDescriptor[2]) > 8 else np.uint8)
-    data = np.asarray(data, dtype=np.float64)
-    return float(data.min()), float(data.max())
-
-
-def xray_from_dataset(path: Path, ds, *, max_bytes: int, kind: str | None) -> MedicalImage:
-    """The X-ray pipeline (see module docstring). ``kind='image'`` keeps colour as ``(H, W, 3)``."""
-    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
-
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        raise ImageLoadError(path, f"multi-frame X-ray ({frames} frames) is not supported; expected one image")
-    samples = int(ds.get("SamplesPerPixel", 1))
-    check_decoded_size(path, (int(ds.Rows), int(ds.Columns), max(samples, 3 if kind == "image" else 1)), max_bytes)
-    arr = decode_pixels(path, ds)
-    check_finite(path, arr)
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    meta = build_meta(ds)
-    if photometric == "PALETTE COLOR":
-        arr = apply_color_lut(arr, ds)
-    if arr.ndim == 3:  # colour (RGB after pydicom's YBR conversion)
-        rgb = arr.astype(np.float32) / float(2 ** int(ds.get("BitsStored", 8)) - 1)
-        rgb = np.clip(rgb, 0.0, 1.0)
-        if kind == "image":
-            return MedicalImage(rgb, None, None, "image", "dicom", meta)
-        gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        meta["voi"] = "none (colour converted to grayscale)"
-        return MedicalImage(gray.astype(np.float32), pixel_spacing_2d(ds), None, "xray", "dicom", meta)
-    modality_out = apply_modality_lut(arr, ds)
-    values = modality_out.astype(np.float64)
-    if ds.get("VOILUTSequence"):
-        lut_in = modality_out if modality_out.dtype.kind in "iu" else np.rint(values).astype(np.int64)
-        out = apply_voi_lut(lut_in, ds, prefer_lut=True)
-        lo, hi = _lut_range(ds.VOILUTSequence[0])
-        meta["voi"] = "lut"
-    elif "WindowCenter" in ds and "WindowWidth" in ds and float(np.ravel(ds.WindowWidth)[0]) > 0:
-        out = apply_voi_lut(values, ds, prefer_lut=False)
-        lo, hi = _voi_range(ds)
-        meta["voi"] = "window"
-    else:
-        sample = values[:: max(1, values.shape[0] // 512), :: max(1, values.shape[1] // 512)]
-        lo, hi = (float(v) for v in np.percentile(sample, [0.5, 99.5]))
-        out = values
-        meta["voi"] = "percentile 0.5-99.5"
-    img = np.clip((out - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
-    inverse = str(ds.get("PresentationLUTShape", "")).upper() == "INVERSE"
-    invert = photometric == "MONOCHROME1" or (photometric == "MONOCHROME2" and inverse)
-    if invert:
-        img = 1.0 - img
-    meta["inverted"] = invert
-    if kind == "image":
-        return MedicalImage(np.repeat(img[..., None], 3, axis=2), None, None, "image", "dicom", meta)
-    return MedicalImage(img, pixel_spacing_2d(ds), None, "xray", "dicom", meta)
-
-
-def slice_geometry(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
-    """``(position, row_dir, col_dir, (row_mm, col_mm))`` of one axial slice (LPS)."""
-    iop = np.asarray([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
-    ipp = np.asarray([float(v) for v in ds.get("ImagePositionPatient", [0, 0, 0])])
+def slice_geometry(path: Path, ds) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
+    """``(position, row_dir, col_dir, (row_mm, col_mm))`` of one axial slice (LPS), numbers checked."""
+    iop = orientation(path, ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0]))
+    ipp = numbers(path, "ImagePositionPatient", ds.get("ImagePositionPatient", [0, 0, 0]), 3)
     spacing = pixel_spacing_2d(ds) or (1.0, 1.0)
     return ipp, iop[:3], iop[3:], spacing
-
-
-def ct_slice_from_dataset(path: Path, ds, *, max_bytes: int) -> MedicalImage:
-    """A single CT slice -> ``(1, H, W)`` HU with an affine from its position and orientation."""
-    from medmllm.io.orient import reorient_to_canonical, spacing_from_affine
-
-    check_decoded_size(path, (1, int(ds.Rows), int(ds.Columns)), max_bytes)
-    arr = decode_pixels(path, ds)
-    if arr.ndim != 2:
-        raise ImageLoadError(path, f"CT slice has pixel array of shape {arr.shape}, expected (rows, columns)")
-    check_finite(path, arr)
-    hu = to_hu(ds, arr)[None]  # (1, H, W)
-    ipp, row_dir, col_dir, (row_mm, col_mm) = slice_geometry(ds)
-    thickness = float(ds.get("SliceThickness") or ds.get("SpacingBetweenSlices") or 1.0)
-    affine = np.eye(4)
-    affine[:3, 0] = np.cross(row_dir, col_dir) * thickness
-    affine[:3, 1] = col_dir * row_mm
-    affine[:3, 2] = row_dir * col_mm
-    affine[:3, 3] = ipp
-    hu, affine = reorient_to_canonical(hu, affine)
-    meta = build_meta(ds)
-    meta["slices"] = 1
-    return MedicalImage(np.ascontiguousarray(hu), spacing_from_affine(affine), affine, "ct", "dicom", meta)
-
-
-def to_hu(ds, arr: np.ndarray) -> np.ndarray:
-    """Stored values -> HU (float32): RescaleSlope/Intercept, or the Modality LUT when present."""
-    if ds.get("ModalityLUTSequence"):
-        from pydicom.pixels import apply_modality_lut
-
-        return apply_modality_lut(arr, ds).astype(np.float32)
-    out = arr.astype(np.float32)
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    if slope != 1.0:
-        out *= np.float32(slope)
-    if intercept != 0.0:
-        out += np.float32(intercept)
-    return out
-
-
-def read_dicom_file(path: Path, *, max_bytes: int, kind: str | None = None) -> MedicalImage:
-    """Load one DICOM file: an X-ray, a single CT slice, or an enhanced multi-frame CT."""
-    with capture_pydicom_messages() as messages:  # pydicom's warnings never reach the user's terminal
-        ds = read_dataset(path)
-        require_pixels(path, ds, messages)
-        if image_kind(path, ds, kind) == "ct":
-            if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-                from medmllm.io.series import load_multiframe_ct
-
-                return load_multiframe_ct(path, ds, max_bytes=max_bytes)
-            return ct_slice_from_dataset(path, ds, max_bytes=max_bytes)
-        return xray_from_dataset(path, ds, max_bytes=max_bytes, kind=kind)

@@ -1,127 +1,118 @@
-"""NIfTI (through nibabel) and NRRD (through pynrrd) volumes, reoriented to the canonical CT axes.
+"""NIfTI-1/2 volumes (header through nibabel), reoriented to the canonical CT axes while they are read.
 
-NIfTI stores voxel ``(i, j, k)`` -> RAS mm; NRRD states its space (``left-posterior-superior``,
-``right-anterior-superior`` ...). Both are converted to an LPS affine, then permuted/flipped so the
-array is ``(D, H, W)`` = (inferior -> superior, anterior -> posterior, right -> left), the same
-array a DICOM series of the same scan gives. Values are scaled (NIfTI scl_slope/inter) to float32.
+NIfTI stores voxel ``(i, j, k)`` -> RAS mm. The header is read and checked first (dimensions,
+data type, voxel sizes, scaling, affine, decoded and stored size against ``max_bytes``); then the
+voxels stream from the file, gzip or not whatever it is called, straight into the canonical
+``(D, H, W)`` float32 array (inferior -> superior, anterior -> posterior, right -> left), scaled by
+scl_slope/inter: the array is the only full-size allocation (peak memory about 1x the decoded
+size), and a gzip stream is never inflated past what the header declares.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
-import zlib
+import os
 from pathlib import Path
 
 import numpy as np
 
+from medmllm.io.detect import nifti_version
 from medmllm.io.errors import ImageLoadError
-from medmllm.io.image import MedicalImage, check_decoded_size, check_finite
-from medmllm.io.orient import RAS_TO_LPS, reorient_to_canonical, spacing_from_affine
+from medmllm.io.orient import RAS_TO_LPS, canonical_array, spacing_from_affine
+from medmllm.io.streams import open_stream, read_exact, read_fortran_into, skip_to
+from medmllm.io.types import MedicalImage, check_decoded_size, check_stored_size, nonfinite_error, volume_shape
 
 log = logging.getLogger(__name__)
 
-_RAS_SPACES = {"right-anterior-superior", "ras", "scanner-xyz", "3d-right-handed"}
-_LPS_SPACES = {"left-posterior-superior", "lps"}
+_HEADER_SIZE = {1: 348, 2: 540}
+_quiet = logging.getLogger(__name__ + ".nibabel_checks")  # nibabel's header fixes: not for the user's terminal
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
 
 
-def _as_3d(path: Path, shape: tuple[int, ...]) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in shape)
-    while len(shape) > 3 and shape[-1] == 1:
-        shape = shape[:-1]
-    if len(shape) > 3:
-        raise ImageLoadError(path, f"{len(shape)}D volume (shape {shape}) is not supported; expected one 3D volume")
-    if len(shape) < 2:
-        raise ImageLoadError(path, f"volume of shape {shape} is not an image")
-    return shape + (1,) * (3 - len(shape))
+def read_header(path: Path, stream):
+    """The nibabel header at the start of ``stream``, checked; nibabel's silent fixes refused first.
 
-
-def _open_nifti(path: Path):
+    Returns:
+        ``(header, stored shape, data dtype, (slope, inter), voxel -> RAS affine)``.
+    """
     import nibabel as nib
+    from nibabel.spatialimages import HeaderDataError
 
-    name = path.name.lower()
-    if name.endswith((".nii", ".nii.gz", ".hdr", ".img")):
-        return nib.load(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    cls = nib.Nifti2Image if int.from_bytes(raw[:4], "little") == 540 or int.from_bytes(raw[:4], "big") == 540 \
-        else nib.Nifti1Image
-    return cls.from_bytes(raw)
+    block = read_exact(stream, _HEADER_SIZE[1], path, "NIfTI header")
+    version = nifti_version(block)
+    if version is None:
+        raise ImageLoadError(path, "not a NIfTI file (no NIfTI-1/2 header)")
+    if version == 2:
+        block += read_exact(stream, _HEADER_SIZE[2] - _HEADER_SIZE[1], path, "NIfTI header")
+    klass = nib.Nifti1Header if version == 1 else nib.Nifti2Header
+    hdr = klass(binaryblock=block, check=False)
+    dim = [int(d) for d in hdr["dim"]]
+    if not 1 <= dim[0] <= 7 or any(d < 1 for d in dim[1:dim[0] + 1]):
+        raise ImageLoadError(path, f"NIfTI header has invalid dimensions {dim[:max(1, min(dim[0], 7)) + 1]}")
+    shape = tuple(dim[1:dim[0] + 1])
+    pixdim = [float(p) for p in hdr["pixdim"][1:4]]
+    for axis, (n, size) in enumerate(zip(shape[:3], pixdim)):
+        if n > 1 and (not np.isfinite(size) or size == 0):
+            raise ImageLoadError(path, f"NIfTI voxel size along axis {axis + 1} is {size:g} (pixdim {pixdim}); "
+                                       "a volume needs finite, non-zero voxel sizes")
+    try:
+        hdr.check_fix(logger=_quiet, error_level=40)
+        dtype = hdr.get_data_dtype()
+        slope, inter = hdr.get_slope_inter()
+        affine = np.asarray(hdr.get_best_affine(), dtype=np.float64)
+    except (HeaderDataError, KeyError, ValueError) as e:
+        raise ImageLoadError(path, f"invalid NIfTI header ({str(e)[:120]})") from None
+    if dtype.kind not in "iuf":
+        raise ImageLoadError(path, f"NIfTI data type {dtype} is not supported (expected integer or float voxels)")
+    return hdr, shape, dtype, (1.0 if slope is None else float(slope), 0.0 if inter is None else float(inter)), affine
 
 
-def read_nifti(path: Path, *, max_bytes: int) -> MedicalImage:
-    """Load a ``.nii`` / ``.nii.gz`` (the content decides, not the name) as a ``ct`` volume in HU."""
+def _image_file(path: Path, version: int) -> Path:
+    """The ``.img`` file of a ``.hdr`` / ``.img`` pair."""
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
 
-    errors = (ImageFileError, EOFError, OSError, ValueError, zlib.error, gzip.BadGzipFile)
+    klass = nib.Nifti1Pair if version == 1 else nib.Nifti2Pair
     try:
-        img = _open_nifti(path)
-    except errors as e:
-        raise ImageLoadError(path, f"corrupt or truncated NIfTI file ({type(e).__name__}: {str(e)[:120]})") from None
-    shape = _as_3d(path, img.shape)
-    check_decoded_size(path, shape, max_bytes)
-    try:
-        data = np.asarray(img.get_fdata(dtype=np.float32)).reshape(shape)
-    except errors as e:
-        raise ImageLoadError(path, f"truncated or corrupt NIfTI data ({type(e).__name__}: {str(e)[:120]})") from None
-    check_finite(path, data)
-    affine_ras = np.asarray(img.affine, dtype=np.float64)
-    if not np.all(np.isfinite(affine_ras)) or abs(np.linalg.det(affine_ras[:3, :3])) < 1e-12:
-        raise ImageLoadError(path, "NIfTI header has an invalid (singular) affine")
-    volume, affine = reorient_to_canonical(data, RAS_TO_LPS @ affine_ras)
+        image = Path(klass.filespec_to_file_map(os.fspath(path))["image"].filename)
+    except ImageFileError:
+        image = None
+    if image is None or not image.is_file():
+        raise ImageLoadError(path, "NIfTI header of a header/image pair (ni1) whose .img data file is missing")
+    return image
+
+
+def read_nifti(path: Path, *, max_bytes: int) -> MedicalImage:
+    """Load a NIfTI-1/2 file (plain or gzip, the content decides) or ``.hdr`` of a pair as ``ct`` in HU."""
+    import nibabel as nib
+
+    with open_stream(path, max_bytes, "NIfTI gzip data") as stream:
+        hdr, stored_shape, dtype, (slope, inter), affine_ras = read_header(path, stream)
+        shape = volume_shape(path, stored_shape)
+        check_decoded_size(path, shape, max_bytes)
+        single = bytes(hdr["magic"])[:3] in (b"n+1", b"n+2")
+        offset = int(hdr.get_data_offset()) if single else 0
+        check_stored_size(path, offset + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize, max_bytes,
+                          f"stored NIfTI data ({dtype})")
+        try:
+            volume, view, affine = canonical_array(shape, RAS_TO_LPS @ affine_ras)
+        except ValueError:
+            raise ImageLoadError(path, "NIfTI header has an invalid (singular) affine") from None
+        if single:
+            skip_to(stream, offset, path, "NIfTI file")
+            counts = read_fortran_into(stream, view, dtype, path=path, what="NIfTI data", slope=slope, inter=inter)
+        else:
+            image = _image_file(path, 1 if hdr.sizeof_hdr == _HEADER_SIZE[1] else 2)
+            with open_stream(image, max_bytes, "NIfTI gzip data") as data:
+                counts = read_fortran_into(data, view, dtype, path=image, what="NIfTI data", slope=slope, inter=inter)
+    if any(counts):
+        raise nonfinite_error(path, *counts)
     meta = {
         "modality": None,
-        "stored_shape": list(img.shape),
+        "stored_shape": list(stored_shape),
         "stored_orientation": "".join(nib.aff2axcodes(affine_ras)),
-        "data_type": str(img.get_data_dtype()),
+        "data_type": str(dtype),
         "slices": int(volume.shape[0]),
     }
-    return MedicalImage(np.ascontiguousarray(volume), spacing_from_affine(affine), affine, "ct", "nifti", meta)
-
-
-def _nrrd_affine(path: Path, header: dict, ndim: int) -> np.ndarray:
-    directions = header.get("space directions")
-    affine = np.eye(4)
-    if directions is not None:
-        dirs = np.asarray(directions, dtype=np.float64)
-        if dirs.shape != (ndim, 3) or not np.all(np.isfinite(dirs)):
-            raise ImageLoadError(path, f"NRRD 'space directions' must give a 3D vector per axis, got {dirs.tolist()}")
-        affine[:3, :3] = dirs.T
-    else:
-        spacings = header.get("spacings", [1.0] * ndim)
-        affine[:3, :3] = np.diag([float(s) if np.isfinite(s) else 1.0 for s in spacings])
-    origin = header.get("space origin")
-    if origin is not None:
-        affine[:3, 3] = np.asarray(origin, dtype=np.float64)
-    space = str(header.get("space", "left-posterior-superior")).lower()
-    if space in _RAS_SPACES:
-        affine = RAS_TO_LPS @ affine
-    elif space not in _LPS_SPACES:
-        raise ImageLoadError(path, f"NRRD space '{space}' is not supported (expected RAS or LPS)")
-    return affine
-
-
-def read_nrrd(path: Path, *, max_bytes: int) -> MedicalImage:
-    """Load an NRRD volume (space directions and origin respected) as a ``ct`` volume."""
-    import nrrd
-
-    try:
-        header = nrrd.read_header(str(path))
-        shape = _as_3d(path, tuple(header["sizes"]))
-        check_decoded_size(path, shape, max_bytes)
-        data, header = nrrd.read(str(path), index_order="F")
-    except ImageLoadError:
-        raise
-    except (nrrd.NRRDError, ValueError, OSError, EOFError, zlib.error, KeyError) as e:
-        raise ImageLoadError(path, f"corrupt or truncated NRRD file ({type(e).__name__}: {str(e)[:120]})") from None
-    if int(header.get("dimension", data.ndim)) > 3 and data.ndim > 3 and data.shape[-1] != 1:
-        raise ImageLoadError(path, f"{data.ndim}D volume (shape {data.shape}) is not supported")
-    check_finite(path, data)
-    affine = _nrrd_affine(path, header, data.ndim)
-    data = np.asarray(data, dtype=np.float32).reshape(shape)
-    volume, affine = reorient_to_canonical(data, affine)
-    meta = {"modality": None, "stored_shape": list(header["sizes"]), "space": header.get("space"),
-            "data_type": str(header.get("type")), "slices": int(volume.shape[0])}
-    return MedicalImage(np.ascontiguousarray(volume), spacing_from_affine(affine), affine, "ct", "nrrd", meta)
+    return MedicalImage(volume, spacing_from_affine(affine), affine, "ct", "nifti", meta)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medmllm.io.image import MedicalImage
+from medmllm.io.types import MedicalImage
 
 LUNG_WINDOW = (-600.0, 1500.0)
 _GAP = 4

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from medmllm.io.errors import ImageLoadError
-from medmllm.io.image import MedicalImage, check_decoded_size, check_finite
+from medmllm.io.types import MedicalImage, check_decoded_size, check_finite
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,13 @@ def _to_float(path: Path, pil) -> tuple[np.ndarray, int]:
     """Pixel values in [0, 1] and the bit depth they came from."""
     mode = pil.mode
     if mode in _SIXTEEN_BIT_MODES:
-        return np.asarray(pil, dtype=np.float32) / 65535.0, 16
+        return _scaled(np.asarray(pil, dtype=np.float32), 65535.0), 16
     if mode == "I":  # 32-bit integer container, e.g. a 16-bit PNG on some Pillow versions
-        arr = np.asarray(pil, dtype=np.float64)
-        if arr.min() < 0 or arr.max() > 65535:
-            raise ImageLoadError(path, f"32-bit integer image with values {arr.min():.0f}..{arr.max():.0f} is not supported")
-        return (arr / 65535.0).astype(np.float32), 16
+        raw = np.asarray(pil)
+        lo, hi = int(raw.min()), int(raw.max())
+        if lo < 0 or hi > 65535:
+            raise ImageLoadError(path, f"32-bit integer image with values {lo}..{hi} is not supported")
+        return _scaled(raw.astype(np.float32), 65535.0), 16
     if mode == "F":
         arr = np.asarray(pil, dtype=np.float32)
         check_finite(path, arr)
@@ -42,7 +43,14 @@ def _to_float(path: Path, pil) -> tuple[np.ndarray, int]:
         pil = pil.convert("L" if mode in ("1", "L", "LA", "La") else "RGB")
     elif mode != "RGB":
         raise ImageLoadError(path, f"unsupported image mode {mode!r}")
-    return np.asarray(pil, dtype=np.float32) / 255.0, 8
+    return _scaled(np.asarray(pil, dtype=np.float32), 255.0), 8
+
+
+def _scaled(arr: np.ndarray, top: float) -> np.ndarray:
+    """``arr / top`` in place (``arr`` is a fresh float32 array; no second full-size copy)."""
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return np.divide(arr, np.float32(top), out=arr)
 
 
 def read_raster(path: Path, fmt: str, *, max_bytes: int, kind: str | None = None) -> MedicalImage:
@@ -75,8 +83,8 @@ def read_raster(path: Path, fmt: str, *, max_bytes: int, kind: str | None = None
     if arr.ndim == 2 and kind == "image":
         arr = np.repeat(arr[..., None], 3, axis=2)
     out_kind = "xray" if arr.ndim == 2 else "image"
-    arr = np.clip(arr, 0.0, 1.0).astype(np.float32, copy=False)
-    return MedicalImage(np.ascontiguousarray(arr), None, None, out_kind, fmt, meta)
+    arr = np.clip(arr, 0.0, 1.0, out=arr) if arr.flags.writeable else np.clip(arr, 0.0, 1.0)
+    return MedicalImage(np.ascontiguousarray(arr, dtype=np.float32), None, None, out_kind, fmt, meta)
 
 
 def _is_gray(rgb: np.ndarray) -> bool:

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown
+from medmllm.evaluation.benchmarks.options import Option
 from medmllm.pretraining.metrics import none_in_k
 from medmllm.registry import BENCHMARKS
 
@@ -81,7 +82,8 @@ class EncoderBenchmark(Benchmark):
             "evaluation split; head: AUROC of the pretraining classification head")
     row_fields = ("id", "modality", "labels", "prediction")
     key_fields = ("id", "modality")
-    scale = "fraction"
+    evaluates_checkpoint = True
+    options = (Option("lang", "language of the zero-shot prompts (default: the reports')", choices=("en", "zh")),)
 
     def annotate(self, row: dict[str, Any]) -> dict[str, Any]:
         return row

@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` through :func:`medmllm.files.atomic_writer`."""
-    atomic_write_with(path, lambda tmp: torch.save(obj, tmp))
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
+    atomic_write_with(path, write)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -69,3 +69,52 @@ def test_kinds_are_checked_and_messages_name_the_upload_not_the_folder(tmp_path)
         with zipfile.ZipFile(z, "w") as zf:
             zf.write(xray, "cxr.dcm")
         load_xray(z)
+
+
+def _peak(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(UploadError) as e:
+            fn()
+        return str(e.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_gzip_size_field_modulo_2_32_is_never_trusted(tmp_path, zeros_gzip, nifti_header):
+    """4 GiB + 32 MiB inside, the size field says 32 MiB: the cheap check lets it by, the loader refuses it
+    from the NIfTI header (before reading any voxel) and would stop any decompression at the limit."""
+    total = 4 * 2**30 + 32 * 2**20
+    gz = zeros_gzip(tmp_path / "ct.nii.gz", nifti_header((1024, 1024, 4128), np.uint8), 352 + total)
+    check_archive(gz, 64 * 2**20)  # 32 MiB by the size field: a declaration can only refuse, never accept
+    message, peak = _peak(lambda: load_ct([gz], max_bytes=64 * 2**20))
+    assert message.startswith("ct.nii.gz: decoded size 16.1 GiB (1024 x 1024 x 4128 voxels) is over the limit")
+    assert peak < 8 * 2**20
+    plain = zeros_gzip(tmp_path / "zeros.gz", b"", total)
+    message, peak = _peak(lambda: load_ct([plain], max_bytes=64 * 2**20))
+    assert "gzip file that holds no NIfTI or NRRD image" in message and peak < 8 * 2**20
+
+
+@pytest.mark.parametrize("name", ["chest.nii.gz", "chest.png", "chest.dcm"])
+def test_xray_box_refuses_volumes_and_archives_from_their_first_bytes(tmp_path, zeros_gzip, nifti_header, name):
+    """A gzip NIfTI in the X-ray box (whatever it is called) is refused without being decompressed."""
+    bomb = zeros_gzip(tmp_path / name, nifti_header((1024, 1024, 2500), np.int16), 352 + 2 * 1024 * 1024 * 2500)
+    message, peak = _peak(lambda: load_xray(bomb))
+    assert message == f"{name}: this is a CT volume (NIfTI); upload it in the CT box" and peak < 4 * 2**20
+
+
+def test_upload_names_that_are_not_utf8_are_shown_escaped(tmp_path):
+    import os
+
+    name = os.fsdecode(b"cxr\xff.dcm")
+    try:
+        path = tmp_path / name
+        path.write_bytes(b"not an image at all" * 10)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses non-UTF-8 file names")
+    with pytest.raises(UploadError) as e:
+        load_xray(path)
+    assert str(e.value).startswith("cxr\\xff.dcm: not a medical image")
+    str(e.value).encode("utf-8")  # the page can show it

@@ -125,3 +125,20 @@ def write_enhanced_ct(path, volume, spacing, *, slopes=None, frame_order=None):
 @pytest.fixture
 def enhanced_ct_writer():
     return write_enhanced_ct
+
+
+@pytest.fixture
+def assert_error():
+    """``assert_error(cli_result, path, *phrases)``: exit 2, one line ``error: <path>: ...`` holding every phrase."""
+    from medmllm.io.errors import printable
+
+    def check(result, path, *phrases):
+        assert result.code == 2, result
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1, result.err
+        assert lines[0].startswith(f"error: {printable(str(path))}: "), lines[0]
+        for phrase in phrases:
+            assert phrase in lines[0], lines[0]
+        assert "Traceback" not in result.err and result.out == ""
+
+    return check

@@ -31,7 +31,11 @@ def add_hidden_identifiers(path):
     ref = Dataset()
     ref.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
     ref.ReferencedSOPInstanceUID = ds.StudyInstanceUID
-    ds.ReferencedStudySequence = [ref]
+    ds.ReferencedImageSequence = [ref]  # X/Z/U*: kept, its instance UIDs replaced
+    study = Dataset()
+    study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    study.ReferencedSOPInstanceUID = ds.StudyInstanceUID
+    ds.ReferencedStudySequence = [study]  # X/Z: emptied
     code = Dataset()
     code.CodeValue, code.CodeMeaning = "X1", "chest"
     code.ContentCreatorName = "Quinn^Michaela"
@@ -74,9 +78,10 @@ def test_identifiers_absent_and_series_intact(cli, tmp_path, volume, fake_patien
     assert len({ds.SOPInstanceUID for ds in after}) == 4
     assert not {ds.SOPInstanceUID for ds in after} & {ds.SOPInstanceUID for ds in before}
     assert all(ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID for ds in after)
-    assert all(ds.ReferencedStudySequence[0].ReferencedSOPInstanceUID == ds.StudyInstanceUID for ds in after)
+    assert all(ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID == ds.StudyInstanceUID for ds in after)
     assert all(ds.SOPClassUID == before[0].SOPClassUID for ds in after)
-    assert all(ds.ReferencedStudySequence[0].ReferencedSOPClassUID == "1.2.840.10008.3.1.2.3.1" for ds in after)
+    assert all(ds.ReferencedImageSequence[0].ReferencedSOPClassUID == "1.2.840.10008.3.1.2.3.1" for ds in after)
+    assert all(len(ds.ReferencedStudySequence) == 0 for ds in after)
     # the image is untouched: the series still loads to the same volume
     np.testing.assert_array_equal(load_image(tmp_path / "anon").array, vol)
 
@@ -123,7 +128,8 @@ def test_burned_in_annotation_warns(cli, tmp_path):
     ds.BurnedInAnnotation = "YES"
     ds.save_as(src)
     r = cli("deid", src, tmp_path / "out.dcm")
-    assert r.code == 0 and "warning: out.dcm: pixels carry burned-in annotation" in r.err
+    assert r.code == 0 and f"warning: {tmp_path / 'out.dcm'}: pixels carry burned-in annotation" in r.err
+    assert "1 file(s) flagged for burned-in annotation" in r.out
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # secondary capture
     del ds.BurnedInAnnotation
     ds.save_as(src)

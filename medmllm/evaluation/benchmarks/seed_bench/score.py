@@ -1,12 +1,10 @@
-"""SEED-Bench (Li et al. 2023): 4-way multiple choice over 12 evaluation dimensions.
-
-Two methods, always labelled in results (``method``):
+"""SEED-Bench scored by either of its two methods, always labelled in results (``method``):
 
 - ``likelihood`` (the official one): the model reads the image and the question (without the option
   list) and each choice text is scored as its answer; the choice with the lowest mean token loss is the
   prediction. Rows written by the runner carry ``losses`` (one per choice) and the chosen letter.
 - ``generation``: the model sees the question with lettered options and answers with a letter, which
-  :func:`medmllm.evaluation.benchmarks.base.extract_letter` reads (anything else is wrong and counted
+  :func:`medmllm.evaluation.benchmarks.mcq.extract_letter` reads (anything else is wrong and counted
   in ``unparsed``).
 
 ``overall`` is the accuracy over all questions in %; ``per_dimension`` the accuracy of each dimension
@@ -19,8 +17,8 @@ import re
 from typing import Any, Sequence
 
 from medmllm.errors import InputError
-from medmllm.evaluation.benchmarks.base import (LETTERS, Benchmark, Breakdown, Predictor, extract_letter,
-                                                group_counts, percent)
+from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown, Predictor, group_counts, percent
+from medmllm.evaluation.benchmarks.mcq import LETTERS, extract_letter
 from medmllm.registry import BENCHMARKS
 
 METHODS = ("likelihood", "generation")
@@ -53,17 +51,15 @@ class SeedBench(Benchmark):
     """SEED-Bench scorer. Rows: ``{"question_id", "question_type_id", "answer", "prediction"}``.
 
     Args:
-        method: ``likelihood`` or ``generation``; None takes it from the rows' ``method`` field.
+        method: ``likelihood`` or ``generation``; None takes it from the rows' ``method`` field
+            (``evaluate`` predicts with ``likelihood``, the official method, by default).
     """
 
     name = "seed-bench"
     row_fields = ("question_id", "question_type_id", "answer", "prediction")
     key_fields = ("question_id",)
-
-    def __init__(self, method: str | None = None):
-        if method is not None and method not in METHODS:
-            raise InputError(None, f"seed-bench method must be one of {', '.join(METHODS)}, got {method!r}")
-        self.method = method
+    max_new_tokens = 16
+    methods = METHODS
 
     @property
     def rule(self) -> str:  # type: ignore[override]
@@ -98,7 +94,7 @@ class SeedBench(Benchmark):
         return super().prepare(raw, where, references, references_where)
 
     def check_row(self, row: dict[str, Any]) -> str | None:
-        if not isinstance(row["answer"], str) or row["answer"] not in LETTERS[:26]:
+        if not isinstance(row["answer"], str) or len(row["answer"]) != 1 or row["answer"] not in LETTERS:
             return f"answer must be an option letter, got {row['answer']!r}"
         losses = row.get("losses")
         if losses is not None and (not isinstance(losses, list) or not losses
@@ -136,7 +132,7 @@ class SeedBench(Benchmark):
 
     def predict(self, predictor: Predictor, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.method is None:
-            self.method = "likelihood"
+            self.method = self.methods[0]
         if self.method == "generation":
             return [{**p, "method": "generation"} for p in super().predict(predictor, records)]
         out = []

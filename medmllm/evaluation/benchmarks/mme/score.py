@@ -1,4 +1,4 @@
-"""MME (Fu et al. 2023): yes/no questions, two per image, 14 subtasks; scored by the official rule.
+"""MME scored by the official rule.
 
 Official parsing (the MME ``calculation.py``): the answer is lower-cased; ``yes`` or ``no`` exactly is
 that answer; otherwise the first four characters decide (``yes`` in them -> yes, else ``no`` in them ->
@@ -16,12 +16,8 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown
+from medmllm.evaluation.benchmarks.mme import COGNITION, PERCEPTION, SUBTASKS
 from medmllm.registry import BENCHMARKS
-
-PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
-              "artwork", "OCR")
-COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
-SUBTASKS = PERCEPTION + COGNITION
 
 
 def parse_yes_no(text: str) -> str:
@@ -48,6 +44,7 @@ class MME(Benchmark):
     row_fields = ("subtask", "image", "question", "answer", "prediction")
     key_fields = ("subtask", "image", "question")
     unit_fields = ("subtask", "image")
+    max_new_tokens = 16
 
     def row_from_record(self, record: dict[str, Any]) -> dict[str, Any]:
         meta = record.get("meta") or {}

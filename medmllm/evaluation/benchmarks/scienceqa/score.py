@@ -1,6 +1,6 @@
-"""ScienceQA (Lu et al. 2022): multiple choice science questions, scored on the test split.
+"""ScienceQA scored on the test split.
 
-The model answers with a letter; :func:`medmllm.evaluation.benchmarks.base.extract_letter` accepts a
+The model answers with a letter; :func:`medmllm.evaluation.benchmarks.mcq.extract_letter` accepts a
 bare letter, ``B.``, ``(B)``, a letter followed by its option text, and ``The answer is B.``. Any other
 answer is wrong and counted in ``unparsed``. ``accuracy`` is over all questions, ``img_accuracy`` over
 questions with an image (the IMG column of the paper), ``per_subject`` over each subject (natural,
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from medmllm.evaluation.benchmarks.base import (LETTERS, Benchmark, Breakdown, extract_letter, group_counts,
-                                                percent)
+from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown, group_counts, percent
+from medmllm.evaluation.benchmarks.mcq import LETTERS, extract_letter
 from medmllm.registry import BENCHMARKS
 
 _SUBJECT_SHORT = {"natural science": "NAT", "social science": "SOC", "language science": "LAN"}
@@ -28,6 +28,7 @@ class ScienceQA(Benchmark):
             "with an image")
     row_fields = ("pid", "answer", "prediction", "has_image", "subject")
     key_fields = ("pid",)
+    max_new_tokens = 32
 
     def row_from_record(self, record: dict[str, Any]) -> dict[str, Any]:
         meta = record.get("meta") or {}

@@ -1,4 +1,4 @@
-"""MLLM-Bench (Ge et al. 2023): open questions; a judge compares the model's answer with another's.
+"""MLLM-Bench scored pairwise: a judge compares the model's answer with another model's.
 
 The predictions file holds the model's answers, the references file the other model's (MLLM-Bench's
 published baseline answers, or another medmllm run), both rows ``{"question_id", "question",
@@ -26,7 +26,9 @@ from typing import Any, Sequence
 from medmllm.data.schema import resolve_image_path
 from medmllm.errors import InputError
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown, percent
-from medmllm.evaluation.benchmarks.judges import Judge, make_judge
+from medmllm.evaluation.benchmarks.mllm_bench.judges import Judge, make_judge
+from medmllm.evaluation.benchmarks.options import Option
+from medmllm.evaluation.benchmarks.results import beside
 from medmllm.registry import BENCHMARKS
 
 log = logging.getLogger(__name__)
@@ -67,12 +69,15 @@ class MLLMBench(Benchmark):
     """MLLM-Bench pairwise scorer.
 
     Args:
-        judge: a :class:`~medmllm.evaluation.benchmarks.judges.Judge` or a spec for
-            :func:`~medmllm.evaluation.benchmarks.judges.make_judge`; needed only to judge new pairs.
+        judge: a :class:`~medmllm.evaluation.benchmarks.mllm_bench.judges.Judge` or a spec for
+            :func:`~medmllm.evaluation.benchmarks.mllm_bench.judges.make_judge`; needed only to judge
+            new pairs.
         judge_model: model name sent to an OpenAI-compatible judge.
         image_root: folder the rows' ``image`` paths are relative to; without it the judge sees no
             images (paths leaving the folder are rejected, only image files are sent).
-        cache: JSONL file of judgments reused across runs (a pair is judged once per judge and answers).
+
+    The judgments are cached in ``cache`` (a JSONL file beside the results, set by :meth:`bind`; a
+    pair is judged once per judge and answers).
     """
 
     name = "mllm-bench"
@@ -80,13 +85,30 @@ class MLLMBench(Benchmark):
             "decide win/lose/tie, disagreeing ones count as a tie (inconsistent); win_rate = (win + tie/2)/n in %")
     row_fields = ("question_id", "prediction")
     key_fields = ("question_id",)
+    max_new_tokens = 512
+    needs_references = True
+    options = (Option("judge", "http(s)://URL (OpenAI-compatible), hf:DIR or checkpoint:DIR"),
+               Option("judge_model", "model name sent to an OpenAI-compatible judge"),
+               Option("image_root", "folder the rows' image paths are relative to (evaluate: the manifest's)",
+                      flag="--images"))
 
-    def __init__(self, judge: str | Judge | None = None, judge_model: str | None = None,
-                 image_root: str | None = None, cache: str | None = None):
-        self._judge_spec, self._judge_model = judge, judge_model
-        self._judge: Judge | None = None
-        self.image_root = Path(image_root) if image_root else None
-        self.cache = Path(cache) if cache else None
+    judge: str | Judge | None
+    judge_model: str | None
+    image_root: str | Path | None
+    cache: Path | None = None
+    _judge: Judge | None = None
+
+    def bind(self, results: Path, image_root: Path | None = None) -> None:
+        """Cache the judgments in ``<results>.judgments.jsonl``; show the judge images under ``image_root``."""
+        if self.image_root is None:
+            self.image_root = image_root
+        if self.cache is None:
+            self.cache = beside(results, ".judgments.jsonl")
+
+    def preflight(self, records: Sequence[dict[str, Any]], references: bool) -> str | None:
+        if references and self.judge is None:
+            return "judging against --references needs --judge"
+        return None
 
     def row_from_record(self, record: dict[str, Any]) -> dict[str, Any]:
         meta = record.get("meta") or {}
@@ -94,12 +116,12 @@ class MLLMBench(Benchmark):
                 "level": meta.get("level"), "capability": meta.get("capability"),
                 "image": ((record.get("images") or [{}])[0]).get("path")}
 
-    def judge(self) -> Judge:
+    def get_judge(self) -> Judge:
         """The judge, built on first use."""
         if self._judge is None:
-            if self._judge_spec is None:
+            if self.judge is None:
                 raise InputError(None, "mllm-bench needs a judge (--judge URL | hf:DIR | checkpoint:DIR)")
-            self._judge = make_judge(self._judge_spec, self._judge_model)
+            self._judge = make_judge(self.judge, self.judge_model)
         return self._judge
 
     def _images(self, row: dict[str, Any]) -> list[str]:
@@ -107,12 +129,12 @@ class MLLMBench(Benchmark):
         img = row.get("image")
         if not img or self.image_root is None:
             return []
-        p = resolve_image_path(self.image_root, str(img), f"question {row.get('question_id')}")
+        p = resolve_image_path(Path(self.image_root), str(img), f"question {row.get('question_id')}")
         mime = mimetypes.guess_type(p.name)[0] or ""
         return [str(p)] if p.is_file() and mime.startswith("image/") else []
 
     def _ask(self, row: dict[str, Any], first: str, second: str) -> tuple[str | None, str]:
-        raw = self.judge().complete(judge_messages(str(row.get("question") or ""), first, second), self._images(row))
+        raw = self.get_judge().complete(judge_messages(str(row.get("question") or ""), first, second), self._images(row))
         return parse_verdict(raw), raw
 
     def prepare(self, raw, where, references=None, references_where=None):
@@ -131,7 +153,7 @@ class MLLMBench(Benchmark):
         for q in paired:
             row = {**other[q], **mine[q]}
             a, b = str(mine[q]["prediction"]), str(other[q]["prediction"])
-            key = hashlib.sha256(json.dumps([str(self._judge_spec), self._judge_model, row.get("question"), a, b])
+            key = hashlib.sha256(json.dumps([str(self.judge), self.judge_model, row.get("question"), a, b])
                                  .encode()).hexdigest()[:24]
             if key in cache:
                 v1, v2, raw1, raw2 = cache[key]

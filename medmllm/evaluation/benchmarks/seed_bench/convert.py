@@ -1,4 +1,4 @@
-"""SEED-Bench (v1 layout; v2 and SEED-Bench-H use the same question fields).
+"""SEED-Bench questions -> manifest (v1 layout; v2 and SEED-Bench-H use the same question fields).
 
 ``SEED-Bench.json`` holds ``question_type`` (dimension name -> id) and ``questions``; ``data_id``
 names the image file under the image root (a list of names for multi-image items). Video items
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medmllm.data.formats.common import LETTERS, Conversion, images_ok, mcq_prompt, read_json, user_turn
+from medmllm.data.formats.common import Conversion, images_ok, read_json, user_turn
 from medmllm.data.schema import new_record
 from medmllm.errors import InputError
+from medmllm.evaluation.benchmarks.mcq import LETTERS, mcq_prompt
 from medmllm.registry import FORMATS
 
 CHOICE_KEYS = ("choice_a", "choice_b", "choice_c", "choice_d")

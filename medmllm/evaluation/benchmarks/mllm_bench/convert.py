@@ -1,4 +1,4 @@
-"""MLLM-Bench: ``data/questions.json``, a list of open-ended questions about one image each.
+"""MLLM-Bench questions -> manifest: ``data/questions.json``, open questions about one image each.
 
 ``image_path`` is relative to the folder holding ``questions.json``. Records are task ``open``
 with no reference answer (the benchmark compares two models' answers with a judge).

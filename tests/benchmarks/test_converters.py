@@ -2,12 +2,12 @@
 
 import json
 
-from medmllm.data.formats.common import MCQ_INSTRUCTION
-from medmllm.data.formats.mllm_bench import convert_mllm_bench
-from medmllm.data.formats.mme import convert_mme
-from medmllm.data.formats.scienceqa import convert_scienceqa
-from medmllm.data.formats.seed_bench import convert_seed_bench
 from medmllm.data.schema import validate_record
+from medmllm.evaluation.benchmarks.mcq import MCQ_INSTRUCTION
+from medmllm.evaluation.benchmarks.mllm_bench.convert import convert_mllm_bench
+from medmllm.evaluation.benchmarks.mme.convert import convert_mme
+from medmllm.evaluation.benchmarks.scienceqa.convert import convert_scienceqa
+from medmllm.evaluation.benchmarks.seed_bench.convert import convert_seed_bench
 
 
 def touch(path):

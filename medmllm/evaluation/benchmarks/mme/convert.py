@@ -1,4 +1,4 @@
-"""MME: one folder per subtask, each question file holding ``question<TAB>answer`` lines.
+"""MME release folder -> manifest: one folder per subtask, ``question<TAB>answer`` lines per image.
 
 Two layouts (both may appear in one release): image and question side by side
 (``existence/000000006040.jpg`` + ``existence/000000006040.txt``), or subfolders
@@ -13,12 +13,9 @@ from pathlib import Path
 from medmllm.data.formats.common import XRAY, Conversion, image_problem, user_turn
 from medmllm.data.schema import new_record
 from medmllm.errors import InputError
+from medmllm.evaluation.benchmarks.mme import SUBTASKS
 from medmllm.registry import FORMATS
 
-PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
-              "artwork", "OCR")
-COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
-SUBTASKS = PERCEPTION + COGNITION
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
 
 

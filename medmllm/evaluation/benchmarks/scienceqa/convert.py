@@ -1,18 +1,20 @@
-"""ScienceQA: ``problems.json`` + ``pid_splits.json`` + ``images/<split>/<pid>/image.png``.
+"""ScienceQA folder -> manifest: ``problems.json``, ``pid_splits.json``, ``images/<split>/<pid>/image.png``.
 
 SRC is the dataset folder (or ``problems.json`` itself; ``pid_splits.json`` is looked for beside
-it). Records are multiple-choice (task ``mcq``) with the fields of INTERFACES.md; the official
-split of each problem comes from ``pid_splits.json`` (``train``/``val``/``test``; ``minival`` and
-``minitest`` are subsets and ignored), else from the problem's own ``split``.
+it). Records are multiple-choice (task ``mcq``, prompt by
+:func:`~medmllm.evaluation.benchmarks.mcq.mcq_prompt`); the official split of each problem comes from
+``pid_splits.json`` (``train``/``val``/``test``; ``minival`` and ``minitest`` are subsets and
+ignored), else from the problem's own ``split``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from medmllm.data.formats.common import LETTERS, Conversion, images_ok, mcq_prompt, read_json, user_turn
+from medmllm.data.formats.common import Conversion, images_ok, read_json, user_turn
 from medmllm.data.schema import SPLITS, new_record
 from medmllm.errors import InputError
+from medmllm.evaluation.benchmarks.mcq import LETTERS, mcq_prompt
 from medmllm.registry import FORMATS
 
 
