@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from medmllm.models.contrastive import gather_rows, info_nce
+from medmllm.pretraining.objective import gather_rows, info_nce
 
 pytestmark = pytest.mark.slow
 

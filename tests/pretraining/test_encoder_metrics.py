@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from medmllm.evaluation.encoder_metrics import (auroc_per_label, linear_probe_auroc, retrieval_recall,
+from medmllm.pretraining.metrics import (auroc_per_label, linear_probe_auroc, retrieval_recall,
                                                 zero_shot_scores)
 
 

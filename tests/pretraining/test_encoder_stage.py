@@ -129,11 +129,11 @@ def test_held_out_retrieval_and_benchmark_numbers(runs, cases, tmp_path):
     from medmllm.data.schema import image_root, read_manifest
     from medmllm.data.transforms import build_pipelines
     from medmllm.config import TransformConfig, from_dict
-    from medmllm.evaluation.encoder_eval import eval_items
-    from medmllm.evaluation.encoder_metrics import linear_probe_auroc, retrieval_recall
-    from medmllm.models.pretrain_heads import load_pretrainer
+    from medmllm.pretraining.features import eval_items
+    from medmllm.pretraining.metrics import linear_probe_auroc, retrieval_recall
+    from medmllm.pretraining.heads import load_pretrainer
     from medmllm.registry import BENCHMARKS
-    from medmllm.training.encoder_data import report_text
+    from medmllm.pretraining.data import report_text
 
     pipe, _ = runs
     enc = pipe.exports["encoder"]

@@ -23,7 +23,9 @@ import torch
 
 from medmllm.config import dump_yaml, read_yaml
 from medmllm.errors import InputError
-from medmllm.models.contrastive import EncoderPretrainer, HFTextEncoder
+from medmllm.models.checkpoint import read_export, read_safetensors
+from medmllm.pretraining.model import EncoderPretrainer
+from medmllm.pretraining.text_encoders import HFTextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,6 @@ def has_heads(path: str | os.PathLike) -> bool:
 
 def load_pretrainer(path: str | os.PathLike, *, model: Any = None) -> EncoderPretrainer:
     """The EncoderPretrainer of an encoder-stage export (model loaded from it unless given), in eval mode."""
-    from medmllm.models.checkpoint import _read_safetensors, read_export
-
     root, _ = read_export(path)
     if not has_heads(root):
         raise InputError(root, f"no pretraining heads ({HEADS_CONFIG}, {HEADS_FILE}): not an export of the "
@@ -95,9 +95,9 @@ def load_pretrainer(path: str | os.PathLike, *, model: Any = None) -> EncoderPre
     if doc.get("format") != FORMAT:
         raise InputError(root / HEADS_CONFIG, f"not a pretraining-heads file (format is not '{FORMAT}')")
     if model is None:
-        from medmllm.models.mllm import MedMLLM
+        from medmllm.models.mllm import load_model
 
-        model = MedMLLM.from_pretrained(root)
+        model = load_model(root)
     settings = {k: doc.get(k) for k in SETTINGS}
     text = dict(settings.get("text") or {"name": "small"})
     if text.get("name") == "hf":
@@ -107,7 +107,7 @@ def load_pretrainer(path: str | os.PathLike, *, model: Any = None) -> EncoderPre
     if missing_mods:
         raise InputError(root, f"heads for modalities {missing_mods} that the model lacks")
     pre = build_pretrainer(model, settings)
-    sd = _read_safetensors(root / HEADS_FILE)
+    sd = read_safetensors(root / HEADS_FILE)
     want = set(head_state(pre))
     missing, unexpected = sorted(want - set(sd)), sorted(set(sd) - want)
     if missing or unexpected:

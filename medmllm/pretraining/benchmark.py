@@ -24,7 +24,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown
-from medmllm.evaluation.encoder_metrics import _none_in_k
+from medmllm.evaluation.benchmarks.options import Option
+from medmllm.pretraining.metrics import none_in_k
 from medmllm.registry import BENCHMARKS
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def modality_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             ret[f"i2t_r{k}"] = float(np.mean([p["i2t_rank"] < k for p in ranked]))
             ret[f"t2i_r{k}"] = float(np.mean([p["t2i_rank"] < k for p in ranked]))
         for k in KS:
-            ret[f"chance_r{k}"] = float(np.mean([1 - _none_in_k(p["gallery"], p["hits"], k) for p in ranked]))
+            ret[f"chance_r{k}"] = float(np.mean([1 - none_in_k(p["gallery"], p["hits"], k) for p in ranked]))
         out["retrieval"] = ret
     keys = list(dict.fromkeys(k for r in rows for k in r["labels"]))
     for scorer in SCORERS:
@@ -81,7 +82,8 @@ class EncoderBenchmark(Benchmark):
             "evaluation split; head: AUROC of the pretraining classification head")
     row_fields = ("id", "modality", "labels", "prediction")
     key_fields = ("id", "modality")
-    scale = "fraction"
+    evaluates_checkpoint = True
+    options = (Option("lang", "language of the zero-shot prompts (default: the reports')", choices=("en", "zh")),)
 
     def annotate(self, row: dict[str, Any]) -> dict[str, Any]:
         return row
@@ -150,7 +152,7 @@ class EncoderBenchmark(Benchmark):
         Returns:
             The results dictionary (as written to ``results.json``).
         """
-        from medmllm.evaluation.benchmarks.encoder_run import run_encoder_benchmark
+        from medmllm.pretraining.benchmark_run import run_encoder_benchmark
 
         return run_encoder_benchmark(self, checkpoint, data, out_dir, batch_size=batch_size, split=split, limit=limit,
                                      probe_limit=probe_limit, lang=lang, controls=controls, seed=seed, device=device,

@@ -5,8 +5,8 @@ import torch
 
 from medmllm.config import load_config
 from medmllm.errors import InputError
-from medmllm.models.contrastive import gather_rows, info_nce
-from medmllm.models.pretrain_heads import HEADS_FILE, build_pretrainer, has_heads, load_pretrainer, save_heads
+from medmllm.pretraining.heads import HEADS_FILE, build_pretrainer, has_heads, load_pretrainer, save_heads
+from medmllm.pretraining.objective import gather_rows, info_nce
 
 SMALL = {"text": {"name": "small", "width": 32, "layers": 1, "heads": 2}, "embed_dim": 16,
          "labels": ["normal", "nodule", "cardiomegaly"]}

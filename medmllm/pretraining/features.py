@@ -15,7 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from medmllm.evaluation.benchmarks.runner import progress_advancer
 from medmllm.findings import _BASE_NAMES, describe, split_key  # base names: 'consolidation'
+from medmllm.pretraining.data import report_text
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +95,11 @@ def encode(model: Any, pre: Any, modality: str, items: list[tuple[dict[str, Any]
         extra: more encoders of the same input spec (the untrained control): their pooled features
             go to ``Encoded.extra[name]``, from the same decoded images.
     """
-    from medmllm.training.encoder_data import report_text
 
     enc = model.encoders[modality]
     device = next(enc.parameters()).device
     pooled, image, head = [], [], []
     others: dict[str, list[torch.Tensor]] = {name: [] for name in (extra or {})}
-    from medmllm.evaluation.benchmarks.runner import progress_advancer
-
     bar = progress_advancer(progress, len(items), f"{modality} images")
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
@@ -139,7 +138,7 @@ def text_embeddings(pre: Any, texts: Sequence[str | None], batch_size: int = 64)
 
 def retrieval_ranks(image: np.ndarray, text: np.ndarray, reports: Sequence[str]) -> list[dict[str, int]]:
     """Per pair ``i``: ``i2t_rank`` / ``t2i_rank`` (0-based rank of the first hit) and ``hits`` (gallery items
-    that count as hits: those with the same report text), as :func:`encoder_metrics.retrieval_recall` counts."""
+    that count as hits: those with the same report text), as :func:`medmllm.pretraining.metrics.retrieval_recall` counts."""
     sim = image @ text.T  # (N, N), both normalised
     groups = np.asarray([hash(r) for r in reports])
     same = groups[:, None] == groups[None, :]

@@ -1,4 +1,4 @@
-"""Sampling of one synthetic case: the patient, the findings with their details, the anatomy.
+"""The population synthetic cases are drawn from: the patient, the findings with their details, the anatomy.
 
 Frequencies follow a pediatric pneumonia clinic (P2Med-MD's population): about a quarter of the
 films are normal, bronchopneumonia and lobar (mostly lower-lobe) consolidation dominate, pleural
@@ -19,12 +19,7 @@ import numpy as np
 
 from medmllm.findings import ABNORMAL_KEYS, LOBE_SIDE, LOBES, side_of
 
-# Canonical centres of the lobes (normalised x, y, z), used to place lesions inside them.
-LOBE_CENTRES: dict[str, tuple[float, float, float]] = {
-    "RUL": (-0.42, -0.04, 0.42), "RML": (-0.36, -0.30, -0.20), "RLL": (-0.42, 0.24, -0.20),
-    "LUL": (0.42, -0.04, 0.38), "LLL": (0.40, 0.24, -0.24),
-}
-LINGULA_CENTRE = (0.36, -0.30, -0.18)
+from .lobes import LINGULA_CENTRE, LOBE_CENTRES, lobe_of
 
 _LOBE_WEIGHTS = {"RLL": 0.30, "LLL": 0.22, "RUL": 0.22, "RML": 0.12, "LUL": 0.14}
 _PATTERNS = {"lobar": 0.30, "broncho": 0.34, "ggo": 0.12, "hyperinflation": 0.08, "atelectasis": 0.05,
@@ -219,8 +214,6 @@ def _detail(key: str, rng: np.random.Generator, anat: Anatomy, keys: list[str]) 
     if base == "nodule":
         # a peripheral nodule in the mid zones, clear of the heart, hila, clavicles and diaphragm;
         # never inside a consolidated lobe. Its lobe follows from where it lies.
-        from .phantom import lobe_of
-
         for _ in range(20):
             side = -1.0 if rng.random() < 0.5 else 1.0
             x, y, z = side * u(0.44, 0.58), u(-0.22, 0.28), u(-0.18, 0.42)

@@ -100,12 +100,8 @@ class EncoderDataModule(MedDataModule):
 
 def encoder_datamodule(ctx: Any, model: Any) -> L.LightningDataModule:
     """The stage's DataModule for the MedMLLM ``model``, wrapped resumable (see ``builders.default_datamodule``)."""
-    from medmllm.config import DataConfig, from_dict
-    from medmllm.training.builders import ResumableData
+    from medmllm.training.builders import default_datamodule
 
-    data_cfg = from_dict(DataConfig, ctx.config.get("data") or {}, "data")
-    aug = data_cfg.transforms.augment
-    ctx.augmented = {m: aug.enabled and aug.prob > 0 for m in model.encoders}
-    dm = EncoderDataModule.from_model(data_cfg, model)
-    dm.dedupe = ctx.train.pretrain.dedupe
-    return ResumableData(dm, seed=ctx.train.seed)
+    dm = default_datamodule(ctx, model, EncoderDataModule)
+    dm.inner.dedupe = ctx.train.pretrain.dedupe
+    return dm

@@ -1,7 +1,8 @@
 """Metrics of a pretrained image encoder: retrieval recall@k, zero-shot and linear-probe AUROC.
 
 Inputs are plain arrays so the functions serve any encoder: L2-normalised image and text
-embeddings, and 0/1 label matrices over the findings keys.
+embeddings, and 0/1 label matrices over the findings keys. :func:`validation_metrics` is what the
+``encoder`` stage logs at each validation; the ``encoder`` benchmark scores exports with the rest.
 """
 
 from __future__ import annotations
@@ -49,11 +50,11 @@ def retrieval_recall(image_emb: np.ndarray, text_emb: np.ndarray, ks: Sequence[i
             out[f"{name}_r{k}"] = float(hits_sorted[:, :k].any(axis=1).mean())
     for k in ks:
         # chance of a hit among k random picks (without groups: k / N)
-        out[f"chance_r{k}"] = float(np.mean([1 - _none_in_k(n, int(same[i].sum()), k) for i in range(n)]))
+        out[f"chance_r{k}"] = float(np.mean([1 - none_in_k(n, int(same[i].sum()), k) for i in range(n)]))
     return out
 
 
-def _none_in_k(n: int, good: int, k: int) -> float:
+def none_in_k(n: int, good: int, k: int) -> float:
     """P(no good item among k drawn without replacement from n, good of them good)."""
     k = min(k, n)
     p = 1.0
@@ -121,3 +122,27 @@ def linear_probe_auroc(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
                        names: Sequence[str], c: float = 1.0, seed: int = 0) -> dict[str, float | None]:
     """Logistic regression per label on frozen features; AUROC on the test split."""
     return auroc_per_label(linear_probe_scores(train_x, train_y, test_x, c, seed), test_y, names)
+
+
+def validation_metrics(rows: dict[str, dict[str, list]], label_keys: list[str]) -> dict[str, float]:
+    """Retrieval recall@1/5 (reports with identical text count as hits) and mean head AUROC per modality.
+
+    Args:
+        rows: ``{m: {"image": [(E,)...], "text": [(E,)...], "report": [str...], "head": [(K,) | None...],
+            "labels": [(K,) with NaN for unknown...]}}``.
+        label_keys: the head's label names.
+    """
+    out: dict[str, float] = {}
+    for m, r in rows.items():
+        n = len(r["image"])
+        if n >= 2 and r["text"]:
+            rec = retrieval_recall(np.stack(r["image"]), np.stack(r["text"]), ks=(1, 5), groups=r["report"])
+            for k in ("i2t_r1", "t2i_r1", "i2t_r5", "chance_r1"):
+                out[f"val/{m}/{k}"] = rec[k]
+        heads = [(h, y) for h, y in zip(r["head"], r["labels"]) if h is not None and not np.isnan(y).any()]
+        if len(heads) >= 2:
+            scores, labels = np.stack([h for h, _ in heads]), np.stack([y for _, y in heads])
+            aucs = [v for v in auroc_per_label(scores, labels, label_keys).values() if v is not None]
+            if aucs:
+                out[f"val/{m}/head_auroc"] = float(np.mean(aucs))
+    return out

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from medmllm.config import load_config
-from medmllm.models.contrastive import EncoderPretrainer, info_nce, same_label_targets
+from medmllm.pretraining.model import EncoderPretrainer
+from medmllm.pretraining.objective import info_nce, same_label_targets
 
 
 def test_info_nce_matches_hand_computation():

@@ -1,11 +1,11 @@
-"""Encoder pretraining objectives: CLIP-style image-report contrast and multi-label findings.
+"""The encoder pretrainer: CLIP-style image-report contrast and multi-label findings heads.
 
 ``EncoderPretrainer`` wraps the image encoders of a :class:`~medmllm.models.mllm.MedMLLM` (so the
 trained encoders are saved in the ordinary export and load into later stages with ``init_from``)
-and adds what only pretraining needs: a text encoder over the report, projections into a shared
-embedding space, a learned temperature and an optional classification head per modality.
+and adds what only pretraining needs: a report encoder (:mod:`.text_encoders`), projections into a
+shared embedding space, a learned temperature and an optional classification head per modality.
 
-Loss per modality present in the batch::
+Loss per modality present in the batch (:mod:`.objective`)::
 
     contrastive_weight * InfoNCE(image, report)  (symmetric, learned temperature)
   + label_weight * BCE(head(pooled image), labels)  (entries that are -1/None are ignored)
@@ -25,126 +25,8 @@ from torch import nn
 
 from medmllm.errors import ConfigError
 from medmllm.findings import FINDING_KEYS
-
-
-def info_nce(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
-             targets: torch.Tensor | None = None) -> torch.Tensor:
-    """Symmetric InfoNCE between L2-normalised ``(B, E)`` image and text embeddings.
-
-    Args:
-        image_emb: ``(B, E)`` image embeddings (normalised here).
-        text_emb: ``(B, E)`` paired text embeddings.
-        logit_scale: log of the inverse temperature (a scalar parameter).
-        targets: optional ``(B, B)`` soft target matrix (rows sum to 1); the identity by default.
-
-    Returns:
-        The mean of the image->text and text->image cross-entropies.
-    """
-    img = F.normalize(image_emb.float(), dim=-1)
-    txt = F.normalize(text_emb.float(), dim=-1)
-    logits = logit_scale.exp().clamp(max=100.0) * img @ txt.T  # (B, B)
-    if targets is None:
-        idx = torch.arange(img.shape[0], device=img.device)
-        return 0.5 * (F.cross_entropy(logits, idx) + F.cross_entropy(logits.T, idx))
-    t = targets.float()
-    return 0.5 * (torch.sum(-t * F.log_softmax(logits, -1), -1).mean()
-                  + torch.sum(-t.T * F.log_softmax(logits.T, -1), -1).mean())
-
-
-def same_label_targets(labels: torch.Tensor) -> torch.Tensor:
-    """``(B, K)`` 0/1 labels -> ``(B, B)`` row-normalised matrix of "same findings" pairs."""
-    same = (labels[:, None, :] == labels[None, :, :]).all(-1).float()  # (B, B), diagonal is 1
-    return same / same.sum(-1, keepdim=True)
-
-
-def _world_size() -> int:
-    import torch.distributed as dist
-
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def gather_rows(x: torch.Tensor, grad: bool = True) -> torch.Tensor:
-    """Concatenate ``(n_r, ...)`` tensors of every process (``n_r`` may differ) in rank order.
-
-    With ``grad`` the result is differentiable: each process's gradient reaches its own rows (the
-    backward of :func:`torch.distributed.nn.functional.all_gather` sums over processes, which DDP's
-    gradient averaging turns back into the gradient of the global loss).
-    """
-    import torch.distributed as dist
-
-    world = _world_size()
-    if world == 1:
-        return x
-    n = torch.tensor([x.shape[0]], device=x.device)
-    sizes = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(sizes, n)
-    sizes = [int(s) for s in sizes]
-    pad = max(sizes) - x.shape[0]
-    xp = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))]) if pad else x  # (max_n, ...)
-    if grad:
-        from torch.distributed.nn.functional import all_gather
-
-        parts = all_gather(xp.contiguous())
-    else:
-        parts = [torch.zeros_like(xp) for _ in range(world)]
-        dist.all_gather(parts, xp.contiguous())
-    return torch.cat([p[:k] for p, k in zip(parts, sizes)])
-
-
-class SmallTextEncoder(nn.Module):
-    """A small transformer trained from scratch over the LLM tokenizer's ids; masked mean pooling."""
-
-    def __init__(self, vocab_size: int, width: int = 128, layers: int = 2, heads: int = 4, max_length: int = 256,
-                 pad_id: int = 0):
-        super().__init__()
-        self.width, self.max_length, self.pad_id = width, max_length, pad_id
-        self.tok = nn.Embedding(vocab_size, width)
-        self.pos = nn.Embedding(max_length, width)
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
-        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(width)
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, W)
-        pos = torch.arange(ids.shape[1], device=ids.device)
-        x = self.tok(ids) + self.pos(pos)[None]
-        x = self.norm(self.blocks(x, src_key_padding_mask=~mask.bool()))
-        m = mask.float()[..., None]
-        return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
-
-
-class HFTextEncoder(nn.Module):
-    """Any Hugging Face text encoder (BERT-like) from a local folder or hub id; masked mean pooling."""
-
-    def __init__(self, path: str, trainable: bool = False):
-        super().__init__()
-        from transformers import AutoModel, AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path)
-        self.width = self.model.config.hidden_size
-        self.trainable = trainable
-        self.model.requires_grad_(trainable)
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = self.model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, L, W)
-        m = mask.float()[..., None]
-        return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
-
-
-class LLMEmbeddingText(nn.Module):
-    """The LLM's own (frozen) input embeddings, mean-pooled, then a trained MLP."""
-
-    def __init__(self, embeddings: nn.Embedding, width: int = 256):
-        super().__init__()
-        self.embeddings = embeddings
-        self.width = width
-        self.mlp = nn.Sequential(nn.Linear(embeddings.embedding_dim, width), nn.GELU(), nn.Linear(width, width))
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            e = self.embeddings(ids).float()  # (B, L, H)
-        m = mask.float()[..., None]
-        return self.mlp((e * m).sum(1) / m.sum(1).clamp(min=1.0))
+from medmllm.pretraining.objective import gather_rows, info_nce, same_label_targets, world_size
+from medmllm.pretraining.text_encoders import HFTextEncoder, LLMEmbeddingText, SmallTextEncoder
 
 
 class EncoderPretrainer(nn.Module):
@@ -193,7 +75,6 @@ class EncoderPretrainer(nn.Module):
                                     for m, e in model.encoders.items()}) if label_weight > 0 else nn.ModuleDict()
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
 
-    # -- the wrapped model's parts (freeze policies, summaries and optimiser groups see them) -------
     @property
     def encoders(self) -> nn.ModuleDict:
         return self.model.encoders
@@ -214,7 +95,6 @@ class EncoderPretrainer(nn.Module):
         own = {id(p) for p in self.model.parameters()}
         return [(n, p) for n, p in self.named_parameters() if not n.startswith("model.") and id(p) not in own]
 
-    # -- features ---------------------------------------------------------------------------
     def pooled(self, modality: str, pixels: torch.Tensor) -> torch.Tensor:
         """Mean of the encoder's tokens: ``(N, C, *spatial)`` -> ``(N, D)``."""
         return self.model.encoders[modality](pixels).mean(1)
@@ -240,7 +120,6 @@ class EncoderPretrainer(nn.Module):
             rows.append([float(lab[k]) if lab.get(k) in (0, 1) else float("nan") for k in self.label_keys])
         return torch.tensor(rows, dtype=torch.float32, device=self.logit_scale.device)
 
-    # -- loss -------------------------------------------------------------------------------
     def forward(self, pixel_values: dict[str, torch.Tensor], image_sample_index: dict[str, torch.Tensor],
                 texts: Sequence[str | None], labels: Sequence[dict[str, Any] | None] | None = None,
                 features: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
@@ -262,7 +141,7 @@ class EncoderPretrainer(nn.Module):
             txt[has_text.to(emb.device)] = emb  # (B, E); rows without a report stay zero and are never used
         if features is not None:
             features["text"] = None if txt is None else txt.detach()
-        distributed = self.gather and _world_size() > 1
+        distributed = self.gather and world_size() > 1
         terms: dict[str, torch.Tensor] = {}
         total = self.logit_scale.new_zeros(())
         for m in self.image_proj:

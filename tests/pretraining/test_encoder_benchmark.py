@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from medmllm.evaluation.encoder_eval import eval_items, retrieval_ranks, zero_shot_prompts
-from medmllm.evaluation.encoder_metrics import retrieval_recall
+from medmllm.pretraining.features import eval_items, retrieval_ranks, zero_shot_prompts
+from medmllm.pretraining.metrics import retrieval_recall
 from medmllm.registry import BENCHMARKS
 
 
@@ -68,3 +68,19 @@ def test_prompts_and_items():
             {"id": "c", "images": [{"modality": "xray", "path": "2.png"}, {"modality": "xray", "path": "3.png"}]}]
     assert [(r["id"], im["path"]) for r, im in eval_items(recs, "xray")] == [("a", "1.png"), ("c", "2.png")]
     assert [r["id"] for r, _ in eval_items(recs, "ct")] == ["b"]
+
+
+def test_declares_that_it_evaluates_the_checkpoint_and_takes_lang(tmp_path):
+    from medmllm.errors import InputError
+    from medmllm.evaluation.benchmarks.lookup import build_benchmark
+    from medmllm.evaluation.evaluate import evaluate
+
+    bench, hook = build_benchmark("encoder", {"lang": "zh", "protocol": None})
+    assert bench.evaluates_checkpoint and hook == {"lang": "zh"}  # goes to run_checkpoint
+    with pytest.raises(InputError, match="--protocol does not apply to encoder"):
+        build_benchmark("encoder", {"protocol": "r2gen"})
+    with pytest.raises(InputError, match="--lang: 'fr' is not one of en, zh"):
+        build_benchmark("encoder", {"lang": "fr"})
+    (tmp_path / "m.jsonl").write_text("")
+    with pytest.raises(InputError, match="checkpoint not found"):  # routed to run_checkpoint's checks
+        evaluate(tmp_path / "missing", "encoder", tmp_path / "m.jsonl", tmp_path / "out")

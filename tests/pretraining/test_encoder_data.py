@@ -2,7 +2,7 @@
 
 import torch
 
-from medmllm.training.encoder_data import EncoderCollator, report_text, select_records
+from medmllm.pretraining.data import EncoderCollator, report_text, select_records
 
 
 def _rec(i, images, report=None, answer=None, labels=None):

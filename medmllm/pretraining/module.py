@@ -12,45 +12,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from medmllm.pretraining.metrics import validation_metrics
 from medmllm.training import optim as optim_lib
-from medmllm.training.module import MedMLLMModule
-from medmllm.training.stages import Stage, named_part_parameters
+from medmllm.training.freeze import named_part_parameters
+from medmllm.training.module import MedMLLMModule, rng_state
 
 log = logging.getLogger(__name__)
 
 
-def validation_metrics(rows: dict[str, dict[str, list]], label_keys: list[str]) -> dict[str, float]:
-    """Retrieval recall@1/5 (reports with identical text count as hits) and mean head AUROC per modality.
-
-    Args:
-        rows: ``{m: {"image": [(E,)...], "text": [(E,)...], "report": [str...], "head": [(K,) | None...],
-            "labels": [(K,) with NaN for unknown...]}}``.
-        label_keys: the head's label names.
-    """
-    from medmllm.evaluation.encoder_metrics import auroc_per_label, retrieval_recall
-
-    out: dict[str, float] = {}
-    for m, r in rows.items():
-        n = len(r["image"])
-        if n >= 2 and r["text"]:
-            rec = retrieval_recall(np.stack(r["image"]), np.stack(r["text"]), ks=(1, 5), groups=r["report"])
-            for k in ("i2t_r1", "t2i_r1", "i2t_r5", "chance_r1"):
-                out[f"val/{m}/{k}"] = rec[k]
-        heads = [(h, y) for h, y in zip(r["head"], r["labels"]) if h is not None and not np.isnan(y).any()]
-        if len(heads) >= 2:
-            scores, labels = np.stack([h for h, _ in heads]), np.stack([y for _, y in heads])
-            aucs = [v for v in auroc_per_label(scores, labels, label_keys).values() if v is not None]
-            if aucs:
-                out[f"val/{m}/head_auroc"] = float(np.mean(aucs))
-    return out
-
-
 class EncoderPretrainModule(MedMLLMModule):
-    """Trains ``pretrainer`` (an :class:`~medmllm.models.contrastive.EncoderPretrainer`) in the encoder stage.
+    """Trains ``pretrainer`` (an :class:`~medmllm.pretraining.model.EncoderPretrainer`) in the encoder stage.
 
     Args:
         pretrainer: the wrapped model; trainable parameters are set by the stage beforehand.
@@ -59,7 +33,7 @@ class EncoderPretrainModule(MedMLLMModule):
         ctx: the stage's run context.
     """
 
-    def __init__(self, pretrainer: nn.Module, cfg: Any, *, stage: Stage, ctx: Any = None):
+    def __init__(self, pretrainer: nn.Module, cfg: Any, *, stage: Any, ctx: Any = None):
         super().__init__(pretrainer, cfg, stage=stage, ctx=ctx)
         self._rows: dict[str, dict[str, list]] = {}
         self._warned_empty = False
@@ -76,8 +50,6 @@ class EncoderPretrainModule(MedMLLMModule):
                 self.feature_cache.clear_keys()
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        from medmllm.training.module import _rng_state
-
         if self.record_samples:
             self.samples_seen.extend(batch.get("ids", []))
         out = self(batch)
@@ -94,10 +66,9 @@ class EncoderPretrainModule(MedMLLMModule):
             if k != "loss":
                 self.log(f"train/{k}", v.detach(), batch_size=bsz)
         self.log("train/temperature", 1.0 / self.model.logit_scale.detach().exp(), batch_size=bsz)
-        self._rng_after_step = _rng_state()
+        self._rng_after_step = rng_state()
         return loss
 
-    # ---- validation ----------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         super().on_validation_epoch_start()
         self._rows = {}
@@ -134,7 +105,6 @@ class EncoderPretrainModule(MedMLLMModule):
             self.last_val[k] = v
         self._rows = {}
 
-    # ---- optimiser -----------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
         """Groups: ``encoders`` (``lr_encoders``, default ``lr``) and ``pretrain`` (text encoder, heads: ``lr``)."""
         total = self.cfg.max_steps

@@ -1,5 +1,8 @@
 """A resumable training DataLoader: mid-epoch resume neither repeats nor skips samples.
 
+:class:`ResumableData` wraps a stage's DataModule so that its training loader becomes a
+:class:`ResumableDataLoader` (sharded by rank without Lightning's sampler replacement).
+
 The sample order of an epoch is a pure function of ``(seed, epoch)`` (a seeded permutation, or
 the order of the DataModule's own sampler after ``set_epoch``); each rank takes every
 ``world_size``-th index of it, as ``DistributedSampler`` does, so the union of the ranks' batches
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterator
 
+import lightning as L
 import torch
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
@@ -156,3 +160,33 @@ def make_resumable(loader: DataLoader, *, seed: int, rank: int = 0, world_size: 
     g.manual_seed(seed)
     return ResumableDataLoader(loader.dataset, sampler=sampler, batch_size=loader.batch_size, generator=g,
                                **kwargs)
+
+
+class ResumableData(L.LightningDataModule):
+    """Delegates to a DataModule; its training loader is made resumable and sharded by rank."""
+
+    def __init__(self, inner: L.LightningDataModule, seed: int):
+        super().__init__()
+        self.inner = inner
+        self.seed = seed
+
+    def prepare_data(self) -> None:
+        self.inner.prepare_data()
+
+    def setup(self, stage: str) -> None:
+        self.inner.trainer = self.trainer
+        self.inner.setup(stage)
+
+    def train_dataloader(self) -> Any:
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        world = self.trainer.world_size if self.trainer is not None else 1
+        return make_resumable(self.inner.train_dataloader(), seed=self.seed, rank=rank, world_size=world)
+
+    def val_dataloader(self) -> Any:
+        return self.inner.val_dataloader()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state)

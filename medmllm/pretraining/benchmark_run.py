@@ -58,14 +58,14 @@ def run_encoder_benchmark(bench: Any, checkpoint: str | os.PathLike, data: str |
                           controls: list[str] | None = None, seed: int = 0, device: str = "auto",
                           cache_dir: str | None = None, model: str | None = None,
                           progress: bool = False) -> dict[str, Any]:
-    """See :meth:`medmllm.evaluation.benchmarks.encoder.EncoderBenchmark.run_checkpoint`."""
+    """See :meth:`medmllm.pretraining.benchmark.EncoderBenchmark.run_checkpoint`."""
     from medmllm.config import TransformConfig, from_dict
     from medmllm.data.cache import TensorCache
     from medmllm.data.dataset import ManifestDataset
     from medmllm.data.schema import image_root, read_manifest
     from medmllm.data.transforms import build_pipelines
     from medmllm.evaluation.benchmarks.results import build_results, write_results
-    from medmllm.evaluation.encoder_eval import (
+    from medmllm.pretraining.features import (
         encode,
         eval_items,
         retrieval_ranks,
@@ -73,10 +73,10 @@ def run_encoder_benchmark(bench: Any, checkpoint: str | os.PathLike, data: str |
         untrained_copy,
         zero_shot_prompts,
     )
-    from medmllm.evaluation.encoder_metrics import linear_probe_scores, zero_shot_scores
+    from medmllm.pretraining.metrics import linear_probe_scores, zero_shot_scores
     from medmllm.findings import FINDING_KEYS
     from medmllm.models.checkpoint import read_export
-    from medmllm.models.pretrain_heads import has_heads, load_pretrainer
+    from medmllm.pretraining.heads import has_heads, load_pretrainer
 
     controls = ["untrained_encoder"] if controls is None else list(controls)
     bad = sorted(set(controls) - {"untrained_encoder"})
@@ -93,9 +93,9 @@ def run_encoder_benchmark(bench: Any, checkpoint: str | os.PathLike, data: str |
 
     pre = load_pretrainer(root) if has_heads(root) else None
     if pre is None:
-        from medmllm.models.mllm import MedMLLM
+        from medmllm.models.mllm import load_model
 
-        mm = MedMLLM.from_pretrained(root)
+        mm = load_model(root)
         log.info("%s has no pretraining heads: linear probe only", root)
     else:
         mm = pre.model
