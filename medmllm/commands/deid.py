@@ -11,8 +11,10 @@ stays a series); dates are shifted back by a per-patient number of days (or remo
 Every attribute of DICOM PS3.15 Table E.1-1 gets its basic-profile action; free text that is
 kept is cleaned of the file's identifiers; the 128-byte preamble is zeroed.
 A file gives OUT as a file; a folder or zip gives OUT/IM00001.dcm ... (or a zip when OUT ends
-in .zip). Output names never reuse input names. Pixels are not changed: files flagged with
-burned-in annotation (or secondary captures without the flag) are listed with their output path.
+in .zip). Output names never reuse input names. Pixels are not changed unless --mask names
+regions to black out on every frame (the text banner of an ultrasound machine): files flagged with
+burned-in annotation (or secondary captures, ultrasound, angiography and endoscopy images without
+the flag) are listed with their output path, and so are the masked ones.
 A bad input file (cut, header only, garbled) or a full disk stops the run with nothing written.
 Details: docs/deidentification.md.
 
@@ -22,6 +24,7 @@ given; give the same salt to de-identify more files of the same patients consist
 examples:
   medmllm deid study/ study-anon/
   medmllm deid study.zip study-anon.zip --dates remove
+  medmllm deid echo.dcm echo-anon.dcm --mask 0,0,640,40
 """
 ORDER = 11
 
@@ -36,6 +39,9 @@ def add_arguments(parser):
                         help="also remove age, sex, size and weight")
     parser.add_argument("--keep-descriptions", action="store_true",
                         help="keep study/series descriptions and protocol name, cleaned of the file's identifiers")
+    parser.add_argument("--mask", action="append", default=[], metavar="X,Y,W,H",
+                        help="black out this pixel region on every frame (repeatable); the pixel data is then "
+                             "stored uncompressed")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
 
 
@@ -45,16 +51,17 @@ def run(args):
 
     from medmllm.io.deid import Deidentifier
     from medmllm.io.deid_files import deidentify_path
+    from medmllm.io.deid_mask import parse_region
 
     deid = Deidentifier(salt=args.salt or os.environ.get("MEDMLLM_DEID_SALT") or None, dates=args.dates,
                         keep_patient_characteristics=not args.drop_patient_characteristics,
-                        keep_descriptions=args.keep_descriptions)
+                        keep_descriptions=args.keep_descriptions, mask=[parse_region(m) for m in args.mask])
     report = deidentify_path(args.input, args.output, deid=deid, overwrite=args.overwrite)
     print(f"de-identified {report.files} DICOM file(s) -> {args.output}"
           + (f" ({len(report.skipped)} file(s) skipped: not DICOM images)" if report.skipped else ""))
     for path, warning in report.burned_in:
         print(f"warning: {path}: {warning}", file=sys.stderr)
     if report.burned_in:
-        print(f"{len(report.burned_in)} file(s) flagged for burned-in annotation (listed above): "
-              "check their pixels before sharing")
+        flagged = len({path for path, _ in report.burned_in})
+        print(f"{flagged} file(s) flagged for burned-in annotation (listed above): check their pixels before sharing")
     return 0

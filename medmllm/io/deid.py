@@ -8,8 +8,9 @@ Every attribute of Table E.1-1 gets its action, in the data set, in every nested
 in the file meta. Beyond the table: every private tag, overlay (60xx) and curve (50xx) is removed;
 every person name (PN) is emptied and every instance UID remapped wherever it is; every other
 free-text value that is kept is scrubbed of the identifiers the file holds (:mod:`medmllm.io.phi`);
-the file meta is rebuilt from scratch and the 128-byte preamble zeroed. Pixels are not touched:
-files that say (or, for secondary captures, may have) burned-in annotation are reported.
+the file meta is rebuilt from scratch and the 128-byte preamble zeroed. Pixels are not touched unless
+regions to mask are given (``mask``): files that say (or, for secondary captures and ultrasound,
+angiography or endoscopy clips, may have) burned-in annotation are reported.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from typing import Any
+from typing import Any, Sequence
 
 from medmllm.io import deid_profile as P
 from medmllm.io.phi import burned_in_warning, identifying_values, scrub_text
@@ -52,10 +53,13 @@ class Deidentifier:
             size and weight kept).
         keep_descriptions: Clean Descriptors: keep study/series descriptions and protocol name
             after removing the file's identifiers from them; removed otherwise.
+        mask: pixel regions ``(x, y, width, height)`` set to black on every frame of every image
+            (burned-in text of ultrasound / endoscopy machines; :mod:`medmllm.io.deid_mask`).
     """
 
     def __init__(self, salt: str | bytes | None = None, *, dates: str = "shift",
-                 keep_patient_characteristics: bool = True, keep_descriptions: bool = False):
+                 keep_patient_characteristics: bool = True, keep_descriptions: bool = False,
+                 mask: Sequence[tuple[int, int, int, int]] = ()):
         if dates not in ("shift", "remove"):
             raise ValueError(f"dates must be 'shift' or 'remove', got {dates!r}")
         raw = secrets.token_bytes(16) if salt is None else salt
@@ -63,6 +67,7 @@ class Deidentifier:
         self.dates = dates
         self.keep_characteristics = keep_patient_characteristics
         self.keep_descriptions = keep_descriptions
+        self.mask = list(mask)
         self.uid_map: dict[str, str] = {}
 
     def _digest(self, *parts: str) -> str:
@@ -117,9 +122,14 @@ class Deidentifier:
         """De-identify ``ds`` in place (file meta and preamble included).
 
         Returns:
-            Warnings for a person to act on (burned-in annotation).
+            Warnings for a person to act on (burned-in annotation, masked regions).
         """
         warning = burned_in_warning(ds)
+        masked = None
+        if self.mask and "PixelData" in ds:
+            from medmllm.io.deid_mask import mask_regions
+
+            masked = mask_regions(ds, self.mask)
         values = identifying_values(ds)
         patient_id = str(ds.get("PatientID", "") or "") + "|" + str(ds.get("PatientName", "") or "")
         days = self.shift_days(patient_id)
@@ -134,7 +144,7 @@ class Deidentifier:
                 setattr(ds, k, v)
         self._file_meta(ds)
         self._mark(ds)
-        return [warning] if warning else []
+        return [w for w in (masked, warning) if w]
 
     def _walk(self, node: Any, values: list[str], days: int) -> None:
         node.remove_private_tags()

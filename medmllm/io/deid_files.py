@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medmllm.errors import InputError
 from medmllm.files import atomic_dir, atomic_write_bytes, atomic_writer
 from medmllm.io.deid import Deidentifier
 from medmllm.io.errors import ImageLoadError
@@ -116,7 +117,10 @@ def deidentify_file(path: Path, deid: Deidentifier, *, skip_non_image: bool = Fa
                     return None
                 require_pixels(path, ds, messages)
             _check_pixels(path, ds)
-            warnings = deid.dataset(ds)
+            try:
+                warnings = deid.dataset(ds)
+            except InputError as e:  # a mask region that does not fit this file
+                raise ImageLoadError(path, e.problem) from None
             buf = io.BytesIO()
             ds.save_as(buf, enforce_file_format=True)
         except _malformed() as e:

@@ -1,7 +1,8 @@
 """``sniff``: the format of a file from its first bytes, never from its name.
 
 Recognised: DICOM (with or without the 128-byte preamble), zip, PNG, JPEG, TIFF, NRRD, NIfTI-1/2
-(single file or header of a pair), and gzip holding NIfTI or NRRD. Only the first kilobyte is
+(single file or header of a pair), gzip holding NIfTI or NRRD, and video containers (MP4 / MOV,
+WebM / Matroska, AVI, MPEG program and transport streams: format ``video``). Only the first kilobyte is
 read (of a gzip file, the first 600 decompressed bytes), so sniffing costs nothing whatever the
 file holds.
 """
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from medmllm.io.errors import ImageLoadError
 
-FORMATS = ("dicom", "zip", "nifti", "nrrd", "png", "jpeg", "tiff")
+FORMATS = ("dicom", "zip", "nifti", "nrrd", "png", "jpeg", "tiff", "video")
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"wide")  # the first box of an ISO-BMFF / QuickTime file
 
 
 def _read_head(path: Path, n: int = 1024) -> bytes:
@@ -39,11 +41,17 @@ def nifti_version(head: bytes) -> int | None:
     return None
 
 
+def is_video(head: bytes) -> bool:
+    """Whether ``head`` starts a video container: ISO-BMFF/QuickTime, Matroska/WebM, AVI, MPEG-PS or MPEG-TS."""
+    return (head[4:8] in _MP4_BOXES or head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+            or head[:4] == b"\x00\x00\x01\xba" or (len(head) > 376 and head[0] == head[188] == head[376] == 0x47))
+
+
 def sniff(path: str | os.PathLike) -> str:
     """The format of a file from its content.
 
     Returns:
-        One of ``dicom``, ``zip``, ``nifti``, ``nrrd``, ``png``, ``jpeg``, ``tiff``.
+        One of ``dicom``, ``zip``, ``nifti``, ``nrrd``, ``png``, ``jpeg``, ``tiff``, ``video``.
 
     Raises:
         ImageLoadError: not found, empty, or not a recognised medical image.
@@ -72,6 +80,8 @@ def sniff(path: str | os.PathLike) -> str:
         return "nrrd"
     if nifti_version(head):
         return "nifti"
+    if is_video(head):
+        return "video"
     if head[:2] == b"\x1f\x8b":
         try:
             with gzip.open(p, "rb") as f:
@@ -87,5 +97,5 @@ def sniff(path: str | os.PathLike) -> str:
     if head[:2] in (b"\x02\x00", b"\x08\x00") and head[3:4] == b"\x00":
         return "dicom"
     raise ImageLoadError(
-        p, "not a medical image (content is not DICOM, NIfTI, NRRD, PNG, JPEG, TIFF or a zip of DICOM files)"
+        p, "not a medical image (content is not DICOM, NIfTI, NRRD, PNG, JPEG, TIFF, a video or a zip of DICOM files)"
     )

@@ -32,6 +32,21 @@ CT_SOP_CLASSES = {
 }
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 XRAY_MODALITIES = {"CR", "DX", "RG", "MG", "PX", "IO", "OT", "DR"}
+# Modalities and storage classes whose multi-frame images are clips (kind ``video``, see ``dicom_cine``).
+CINE_MODALITIES = {"US", "IVUS", "XA", "RF", "ES", "XC", "GM", "OP"}
+CINE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.1.1",  # Enhanced XA Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.2.1",  # Enhanced XRF Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.1.1",  # Video Endoscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.2.1",  # Video Microscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.4.1",  # Video Photographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame Grayscale Byte Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color Secondary Capture
+}
 # Packages that provide pydicom decoders, by transfer syntax family.
 _DECODER_PACKAGES = {
     "JPEG 2000": "pylibjpeg pylibjpeg-openjpeg",
@@ -232,19 +247,36 @@ def decoding_plugin(path: Path, ds) -> str:
     return "pylibjpeg" if "pylibjpeg" in decoder.available_plugins else ""
 
 
-def decode_pixels(path: Path, ds, index: int | None = None) -> np.ndarray:
-    """Decode the pixel data (all frames, or frame ``index``) with a clear error for a missing decoder or short data."""
-    from pydicom.pixels import pixel_array
-
-    plugin = decoding_plugin(path, ds)
+@contextlib.contextmanager
+def pixel_errors(path: Path) -> Iterator[None]:
+    """pydicom's decoding errors as one-line :class:`ImageLoadError` (short data, a failing decoder)."""
     try:
-        return pixel_array(ds, index=index, decoding_plugin=plugin)
+        yield
     except ValueError as e:
         if "less than expected" in str(e) or "truncat" in str(e).lower():
             raise ImageLoadError(path, "truncated DICOM file (pixel data shorter than Rows x Columns)") from None
         raise ImageLoadError(path, f"cannot decode pixel data ({str(e)[:150]})") from None
     except (RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError, OSError, EOFError) as e:
         raise ImageLoadError(path, f"cannot decode pixel data ({type(e).__name__}: {str(e)[:150]})") from None
+
+
+def decode_pixels(path: Path, ds, index: int | None = None) -> np.ndarray:
+    """Decode the pixel data (all frames, or frame ``index``) with a clear error for a missing decoder or short data."""
+    from pydicom.pixels import pixel_array
+
+    plugin = decoding_plugin(path, ds)
+    with pixel_errors(path):
+        return pixel_array(ds, index=index, decoding_plugin=plugin)
+
+
+def decode_frames(path: Path, ds, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, frame)`` for each of the (sorted, distinct) frame ``indices``, decoded one at a time."""
+    from pydicom.pixels import iter_pixels
+
+    plugin = decoding_plugin(path, ds)
+    wanted = sorted({int(i) for i in indices})
+    with pixel_errors(path):
+        yield from zip(wanted, iter_pixels(ds, indices=wanted, decoding_plugin=plugin))
 
 
 def build_meta(ds) -> dict[str, Any]:
@@ -283,17 +315,24 @@ def _number(value: Any) -> float | None:
 
 
 def image_kind(path: Path, ds, kind: str | None) -> str:
-    """``ct`` or ``xray`` for a dataset, from its modality and SOP class (or the caller's ``kind``)."""
+    """``ct``, ``video`` or ``xray`` for a dataset, from its modality, SOP class and frame count (or the
+    caller's ``kind``). A clip is a multi-frame image of a cine modality or storage class (US, XA, RF,
+    ES ...) or any other multi-frame 2D image; a single frame of a cine modality is a 2D image."""
     if kind is not None:
-        return "ct" if kind == "ct" else "xray"
+        return kind if kind in ("ct", "video") else "xray"
     modality = str(ds.get("Modality", "")).upper()
     sop = str(ds.get("SOPClassUID", ""))
     if modality == "CT" or sop in CT_SOP_CLASSES:
         return "ct"
-    if modality in XRAY_MODALITIES or sop.startswith(SECONDARY_CAPTURE_PREFIX) or sop.startswith("1.2.840.10008.5.1.4.1.1.1"):
+    two_d = modality in XRAY_MODALITIES or sop.startswith(SECONDARY_CAPTURE_PREFIX) or \
+        sop.startswith("1.2.840.10008.5.1.4.1.1.1")
+    if sop in CINE_SOP_CLASSES or ((modality in CINE_MODALITIES or two_d) and positive_int(path, ds, "NumberOfFrames", 1) > 1):
+        return "video"
+    if two_d or modality in CINE_MODALITIES:
         return "xray"
-    raise ImageLoadError(path, f"DICOM modality {modality or '(none)'} is not supported (expected CT, CR, DX or a "
-                               "secondary capture); pass kind='xray' or 'ct' to force a pipeline")
+    raise ImageLoadError(path, f"DICOM modality {modality or '(none)'} is not supported (expected CT, CR, DX, a "
+                               "secondary capture, or a cine modality: US, XA, RF, ES); pass kind='xray', 'ct' or "
+                               "'video' to force a pipeline")
 
 
 def rescale(path: Path, ds) -> tuple[float, float]:

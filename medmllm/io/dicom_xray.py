@@ -20,7 +20,7 @@ from medmllm.io.types import MedicalImage, check_finite
 _BLOCK_PIXELS = 1 << 20  # pixels per block of rows (8 MiB of float64 temporaries)
 
 
-def _voi_range(ds) -> tuple[float, float]:
+def voi_range(ds) -> tuple[float, float]:
     """Output range of pydicom's windowing for this dataset (PS3.3 C.11.2.1.2)."""
     if ds.get("ModalityLUTSequence"):
         return 0.0, float(2 ** ds.ModalityLUTSequence[0].LUTDescriptor[2] - 1)
@@ -32,7 +32,7 @@ def _voi_range(ds) -> tuple[float, float]:
     return lo, hi
 
 
-def _lut_range(item) -> tuple[float, float]:
+def lut_range(item) -> tuple[float, float]:
     data = item.LUTData
     if isinstance(data, (bytes, bytearray)):
         data = np.frombuffer(data, dtype=np.uint16 if int(item.LUTDescriptor[2]) > 8 else np.uint8)
@@ -40,7 +40,7 @@ def _lut_range(item) -> tuple[float, float]:
     return float(data.min()), float(data.max())
 
 
-def _has_window(ds) -> bool:
+def has_window(ds) -> bool:
     """A usable window: centre and width present, finite, width > 0 (otherwise the percentile window)."""
     try:
         centre, width = (float(np.ravel(ds[k].value)[0]) for k in ("WindowCenter", "WindowWidth"))
@@ -82,7 +82,7 @@ def xray_from_dataset(path: Path, ds, *, max_bytes: int, kind: str | None) -> Me
         arr = apply_color_lut(arr, ds)
     if arr.ndim == 3:  # colour (RGB after pydicom's YBR conversion)
         return _colour(path, ds, arr, meta, kind)
-    voi = "lut" if ds.get("VOILUTSequence") else "window" if _has_window(ds) else "percentile 0.5-99.5"
+    voi = "lut" if ds.get("VOILUTSequence") else "window" if has_window(ds) else "percentile 0.5-99.5"
     img = np.empty(arr.shape, dtype=np.float32)
     step = max(1, _BLOCK_PIXELS // max(1, arr.shape[1]))
     for r in range(0, arr.shape[0], step):
@@ -95,9 +95,9 @@ def xray_from_dataset(path: Path, ds, *, max_bytes: int, kind: str | None) -> Me
         img[r:r + step] = block
     del arr
     if voi == "lut":
-        lo, hi = _lut_range(ds.VOILUTSequence[0])
+        lo, hi = lut_range(ds.VOILUTSequence[0])
     elif voi == "window":
-        lo, hi = _voi_range(ds)
+        lo, hi = voi_range(ds)
     else:
         sample = img[:: max(1, img.shape[0] // 512), :: max(1, img.shape[1] // 512)]
         lo, hi = (float(v) for v in np.percentile(sample, [0.5, 99.5]))

@@ -45,16 +45,17 @@ def load_image(
     """Load a medical image from a file, a folder, a zip or a list of DICOM files.
 
     Args:
-        source: a DICOM file (X-ray, single CT slice, enhanced multi-frame CT), a folder / zip /
-            list of DICOM files (one CT series), a NIfTI (``.nii``, ``.nii.gz``) or NRRD volume,
-            or a PNG / JPEG / TIFF image. The format is read from the content.
+        source: a DICOM file (X-ray, single CT slice, enhanced multi-frame CT, cine clip), a folder /
+            zip / list of DICOM files (one CT series), a NIfTI (``.nii``, ``.nii.gz``) or NRRD volume,
+            a PNG / JPEG / TIFF image, or a video file (every frame; :func:`medmllm.io.video.load_video`
+            samples frames). The format is read from the content.
         series: SeriesInstanceUID (or SeriesNumber) to pick when a folder holds several series.
         max_bytes: refuse images whose decoded float32 array, stored pixel data, or any
             decompressed content (zip, gzip, deflated DICOM, NRRD encodings) would be larger
             than this. Checked from headers before anything is allocated, and counted while
             decompressing whatever the file is called.
-        kind: the expected kind (``xray``, ``image``, ``ct``). For DICOM it chooses the X-ray or
-            CT pipeline when the modality is unusual; for PNG/JPEG/TIFF ``xray`` converts colour
+        kind: the expected kind (``xray``, ``image``, ``ct``, ``video``). For DICOM it chooses the
+            X-ray, CT or cine pipeline when the modality is unusual; for PNG/JPEG/TIFF ``xray`` converts colour
             to grayscale and ``image`` repeats grayscale to 3 channels; otherwise a mismatch is
             an error.
         max_files: most files a folder or zip may hold.
@@ -107,6 +108,12 @@ def load_image(
         from medmllm.io.nrrd_volume import read_nrrd
 
         img = read_nrrd(path, max_bytes=max_bytes)
+    elif fmt == "video":
+        from medmllm.io.frames import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
+        from medmllm.io.video_file import read_video_file
+
+        img = read_video_file(path, max_bytes=max_bytes, max_frames=DEFAULT_MAX_FRAMES, max_pixels=DEFAULT_MAX_PIXELS,
+                              num_frames=None)
     else:
         from medmllm.io.raster import read_raster
 

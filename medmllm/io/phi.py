@@ -34,18 +34,27 @@ IDENTIFYING_KEYWORDS = frozenset({
 BURNED_IN_MESSAGES = {
     "YES": "pixels carry burned-in annotation (BurnedInAnnotation = YES): they may show identifiers",
     "possible": "secondary capture without a BurnedInAnnotation flag: pixels may show identifiers",
+    "likely": "ultrasound, angiography or endoscopy image without a BurnedInAnnotation flag: such frames usually "
+              "show identifiers in the pixels (flagged, not removed; deid --mask blacks out regions)",
 }
+FLAGGED = ("YES", "possible", "likely")  # statuses whose pixels must be checked before sharing
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+# Modalities whose frames carry text written into the pixels as a rule (names, dates, device overlays).
+BURNED_IN_MODALITIES = frozenset({"US", "IVUS", "ES", "XC", "XA", "RF", "GM", "OP"})
 _SHORT = 4  # values this long or shorter only match as whole words
 
 
 def burned_in_status(ds: Any) -> str | None:
-    """``'YES'``/``'NO'`` from BurnedInAnnotation; ``'possible'`` for a secondary capture without it."""
+    """``'YES'``/``'NO'`` from BurnedInAnnotation; without it ``'possible'`` for a secondary capture and
+    ``'likely'`` for a modality whose frames usually carry burned-in text (ultrasound, angiography,
+    fluoroscopy, endoscopy)."""
     flag = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
     if flag in ("YES", "NO"):
         return flag
     if str(ds.get("SOPClassUID", "")).startswith(_SECONDARY_CAPTURE):
         return "possible"
+    if str(ds.get("Modality", "") or "").strip().upper() in BURNED_IN_MODALITIES:
+        return "likely"
     return None
 
 

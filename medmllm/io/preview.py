@@ -1,6 +1,7 @@
 """PNG previews of loaded images (``medmllm inspect --preview``).
 
-X-ray and colour images are written as they are (downscaled to at most ``max_size`` pixels).
+X-ray and colour images are written as they are (downscaled to at most ``max_size`` pixels); a
+clip shows up to :data:`SHEET_FRAMES` frames, evenly spaced, side by side (a contact sheet).
 CT volumes show the middle axial, coronal and sagittal slices side by side in a lung window
 (centre -600 HU, width 1500 HU), scaled by the voxel spacing so anatomy keeps its proportions;
 coronal and sagittal views have the head at the top, the axial view the patient's right on the
@@ -17,6 +18,7 @@ import numpy as np
 from medmllm.io.types import MedicalImage
 
 LUNG_WINDOW = (-600.0, 1500.0)
+SHEET_FRAMES = 8
 _GAP = 4
 
 
@@ -55,10 +57,26 @@ def ct_panels(volume: np.ndarray, spacing: tuple[float, ...] | None, *, height: 
     return out
 
 
+def contact_sheet(frames: np.ndarray, *, max_size: int = 1024, count: int = SHEET_FRAMES) -> np.ndarray:
+    """Up to ``count`` evenly spaced frames of a ``(T, H, W, C)`` clip in [0, 1], side by side, as uint8 RGB."""
+    t, h, w = frames.shape[:3]
+    picks = np.unique(np.linspace(0, t - 1, min(t, count)).round().astype(int))
+    scale = min(1.0, max_size / (len(picks) * w + _GAP * (len(picks) - 1)), max_size / h)
+    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+    out = np.zeros((th, len(picks) * (tw + _GAP) - _GAP, 3), dtype=np.uint8)
+    for k, i in enumerate(picks):
+        tile = (np.clip(frames[i], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        tile = np.repeat(tile, 3, axis=2) if tile.shape[2] == 1 else tile
+        out[:, k * (tw + _GAP):k * (tw + _GAP) + tw] = _resize(tile, th, tw) if (th, tw) != (h, w) else tile
+    return out
+
+
 def render_preview(img: MedicalImage, *, max_size: int = 1024) -> np.ndarray:
     """A uint8 picture of the image: ``(H, W)`` grayscale or ``(H, W, 3)`` RGB."""
     if img.kind == "ct":
         return ct_panels(img.array, img.spacing, height=min(512, max_size))
+    if img.kind == "video":
+        return contact_sheet(img.array, max_size=max_size)
     pic = (np.clip(img.array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     h, w = pic.shape[:2]
     scale = min(1.0, max_size / max(h, w))

@@ -18,8 +18,8 @@ from medmllm.io.errors import ImageLoadError
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 DEFAULT_MAX_FILES = 10_000
-KINDS = ("xray", "image", "ct")
-SOURCE_FORMATS = ("dicom", "dicom-series", "nifti", "nrrd", "png", "jpeg", "tiff")
+KINDS = ("xray", "image", "ct", "video")
+SOURCE_FORMATS = ("dicom", "dicom-series", "nifti", "nrrd", "png", "jpeg", "tiff", "video")
 _BLOCK_ELEMENTS = 1 << 22  # elements per block when scanning large arrays (16 MiB of float32)
 
 
@@ -30,11 +30,13 @@ class MedicalImage:
     Attributes:
         array: float32; ``xray`` ``(H, W)`` in [0, 1] bone bright; ``image`` ``(H, W, 3)`` in
             [0, 1]; ``ct`` ``(D, H, W)`` in HU, D inferior -> superior, H anterior -> posterior,
-            W patient right -> left.
-        spacing: ``(row, col)`` mm for 2D, ``(d, h, w)`` mm for CT, or None when unknown.
+            W patient right -> left; ``video`` ``(T, H, W, C)`` in [0, 1], frames in display order,
+            ``C`` 3 (colour) or 1 (grayscale DICOM), timing in ``meta`` (:mod:`medmllm.io.frames`).
+        spacing: ``(row, col)`` mm for 2D and video frames, ``(d, h, w)`` mm for CT, or None when unknown.
         affine: CT only: 4x4 voxel ``(d, h, w)`` -> patient LPS mm; None otherwise.
-        kind: ``xray``, ``image`` or ``ct``.
-        source_format: ``dicom``, ``dicom-series``, ``nifti``, ``nrrd``, ``png``, ``jpeg``, ``tiff``.
+        kind: ``xray``, ``image``, ``ct`` or ``video``.
+        source_format: ``dicom``, ``dicom-series``, ``nifti``, ``nrrd``, ``png``, ``jpeg``, ``tiff``, ``video``
+            (a video file; ``meta['container']`` names it).
         meta: technical facts built from an allow-list (modality, body part, view, photometric
             interpretation, manufacturer model, series description, slice count, burned-in
             annotation flag ...). Never patient identifiers.
