@@ -346,8 +346,8 @@ class ModelConfig:
         if self.llm.get("lora"):
             self.llm["lora"] = to_plain(from_dict(LoraSpec, self.llm["lora"], "model.llm.lora"))
         for m in self.modalities:
-            if m not in ("xray", "ct"):
-                raise ConfigError(None, f"model.modalities.{m}: unknown modality slot; valid: ct, xray")
+            if m not in ("xray", "ct", "video"):
+                raise ConfigError(None, f"model.modalities.{m}: unknown modality slot; valid: ct, video, xray")
 
 
 
@@ -529,13 +529,31 @@ class CTTransformConfig:
 
 
 @dataclasses.dataclass
+class VideoTransformConfig:
+    """``data.transforms.video``: which frames of a clip the video encoder sees, and how they are sized.
+
+    The encoder fixes the frame count ``N`` (its ``spatial_size[0]``). ``sampling``: ``uniform`` (the
+    centres of ``N`` equal segments; one frame is the middle one) or ``fps`` (one frame every
+    ``1 / fps`` seconds from the start, the same time scale for every clip: a longer clip is thinned
+    to ``N`` frames, a shorter one padded with its last frame; clips without timing fall back to
+    uniform). Frames are resized keeping their aspect ratio and padded (``interpolation`` as for X-rays).
+    """
+
+    __pydantic_config__ = STRICT
+
+    sampling: Literal["uniform", "fps"] = "uniform"
+    fps: PosFloat = 2.0
+    interpolation: Literal["area", "bilinear", "bicubic", "nearest", "nearest-exact"] = "area"
+
+
+@dataclasses.dataclass
 class AugmentConfig:
     """``data.transforms.augment``: light training-only augmentation (evaluation is deterministic).
 
     Each of affine (rotation up to ``rotate_deg``, scale ``1 +- scale``, shift ``+- translate`` of
     the size) and intensity (scale ``1 +- intensity``, gamma in ``gamma``) is applied with
     probability ``prob``. The affine is in-plane: a CT gets the same rotation, scale and shift on every
-    axial slice. No flips: left and right are findings.
+    axial slice, a clip on every frame. No flips: left and right are findings.
     """
 
     __pydantic_config__ = STRICT
@@ -551,12 +569,14 @@ class AugmentConfig:
 
 @dataclasses.dataclass
 class TransformConfig:
-    """``data.transforms``: per-modality preprocessing (sizes and normalisation come from the encoder)."""
+    """``data.transforms``: per-modality preprocessing (sizes, frame counts and normalisation come from the
+    encoder)."""
 
     __pydantic_config__ = STRICT
 
     xray: XrayTransformConfig = dataclasses.field(default_factory=XrayTransformConfig)
     ct: CTTransformConfig = dataclasses.field(default_factory=CTTransformConfig)
+    video: VideoTransformConfig = dataclasses.field(default_factory=VideoTransformConfig)
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
 
 
@@ -700,7 +720,8 @@ def reference_markdown() -> str:
               ("data", DataConfig), ("data.train.<i> / data.val.<i>", DataSourceConfig),
               ("data.train.<i>.synthetic", SyntheticSourceConfig), ("data.transforms", TransformConfig),
               ("data.transforms.xray", XrayTransformConfig), ("data.transforms.ct", CTTransformConfig),
-              ("data.transforms.augment", AugmentConfig), ("train", TrainConfig), ("train.optim", OptimConfig),
+              ("data.transforms.video", VideoTransformConfig), ("data.transforms.augment", AugmentConfig),
+              ("train", TrainConfig), ("train.optim", OptimConfig),
               ("train.trainable", TrainableConfig), ("train.checkpoint", CheckpointConfig),
               ("train.strategy", StrategyConfig), ("train.eval", TrainEvalConfig),
               ("train.feature_cache", FeatureCacheConfig), ("train.pretrain", EncoderPretrainConfig)]

@@ -3,7 +3,7 @@
 ``Predictor.from_pretrained(EXPORT)`` loads the model and the deterministic data transforms the
 export was trained with. Inputs are manifest records (``images`` + ``messages``; a trailing
 assistant turn is the reference and is dropped from the prompt) or plain dicts
-``{"xray": path(s), "ct": path(s), "prompt": text, "context": clinical text}``. Used by
+``{"xray": path(s), "ct": path(s), "video": path(s), "prompt": text, "context": clinical text}``. Used by
 ``medmllm generate``, the validation reports during training, benchmarks and the app.
 """
 
@@ -41,7 +41,7 @@ def normalise_input(item: dict[str, Any], root: str | os.PathLike | None = None,
     """``{"id", "messages", "images": {modality: [source, ...]}, "labels", "reference"}`` of an input.
 
     Args:
-        item: a manifest record or ``{"xray", "ct", "prompt", "context"}``.
+        item: a manifest record or ``{"xray", "ct", "video", "prompt", "context"}``.
         root: image root for a record's relative paths (the manifest's folder).
         index: used for the id of plain inputs.
     """
@@ -60,7 +60,7 @@ def normalise_input(item: dict[str, Any], root: str | os.PathLike | None = None,
             msgs = msgs[:-1]
         return {"id": str(item.get("id", index)), "messages": msgs, "images": images, "labels": item.get("labels"),
                 "reference": ref}
-    images = {m: _as_list(item.get(m)) for m in ("xray", "ct") if item.get(m) is not None}
+    images = {m: _as_list(item.get(m)) for m in PLACEHOLDERS if item.get(m) is not None}
     msgs = build_messages({m: len(v) for m, v in images.items()}, item.get("prompt"), item.get("context"))
     return {"id": str(item.get("id", index)), "messages": msgs, "images": images, "labels": None, "reference": None}
 

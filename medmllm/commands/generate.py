@@ -4,7 +4,7 @@ NAME = "generate"
 HELP = "generate a report from image files, or for every record of a manifest (resumes where it stopped)"
 DESCRIPTION = """Generate with an export folder written by `medmllm train`.
 
-One report: give the images (--xray FILE, --ct FILE_OR_FOLDER, each repeatable), optional clinical
+One report: give the images (--xray FILE, --ct FILE_OR_FOLDER, --video CLIP, each repeatable), optional clinical
 context (--context) and prompt (--prompt; default "Write the radiology report."); the text is
 printed, or one JSON object with --json.
 
@@ -24,6 +24,8 @@ def add_arguments(parser):
     parser.add_argument("--checkpoint", metavar="DIR", required=True, help="export folder")
     parser.add_argument("--xray", action="append", metavar="FILE", help="2D image (DICOM, PNG, JPEG ...)")
     parser.add_argument("--ct", action="append", metavar="PATH", help="CT: DICOM folder or zip, NIfTI, NRRD")
+    parser.add_argument("--video", action="append", metavar="CLIP",
+                        help="clip for a model with a video slot: cine DICOM (US/XA/RF/ES) or a video file")
     parser.add_argument("--context", metavar="TEXT", help="clinical context (history, outpatient/inpatient notes)")
     parser.add_argument("--prompt", metavar="TEXT", help="instruction (default: Write the radiology report.)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -68,8 +70,9 @@ def run(args):
     if args.data is not None:
         if args.out is None:
             raise InputError(None, "--data needs --out PRED.jsonl")
-        if args.xray or args.ct or args.context or args.prompt:
-            raise InputError(None, "--data takes images and prompts from the manifest; drop --xray/--ct/--context/--prompt")
+        if args.xray or args.ct or args.video or args.context or args.prompt:
+            raise InputError(None, "--data takes images and prompts from the manifest; drop "
+                                   "--xray/--ct/--video/--context/--prompt")
         from medmllm.inference import generate_manifest
 
         predictor = Predictor.from_pretrained(args.checkpoint, device=args.device)
@@ -77,13 +80,14 @@ def run(args):
                                       batch_size=args.batch_size, progress=not args.quiet, **generation_kwargs(args))
         print(f"{args.out}: {done + new} predictions ({done} already there, {new} new)")
         return 0
-    if not args.xray and not args.ct and not args.prompt:
-        raise InputError(None, "give --xray/--ct images and/or --prompt (or --data MANIFEST --out PRED.jsonl)")
+    if not args.xray and not args.ct and not args.video and not args.prompt:
+        raise InputError(None, "give --xray/--ct/--video images and/or --prompt (or --data MANIFEST --out PRED.jsonl)")
     predictor = Predictor.from_pretrained(args.checkpoint, device=args.device)
-    item = {"xray": args.xray, "ct": args.ct, "prompt": args.prompt, "context": args.context}
+    item = {"xray": args.xray, "ct": args.ct, "video": args.video, "prompt": args.prompt, "context": args.context}
     text = predictor.generate([item], **generation_kwargs(args))[0]
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "xray": args.xray or [], "ct": args.ct or [],
+                          "video": args.video or [],
                           "prompt": args.prompt, "context_given": bool(args.context), "report": text},
                          ensure_ascii=False))
     else:

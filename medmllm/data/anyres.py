@@ -57,7 +57,9 @@ def anyres_views(img: torch.Tensor, tile: Sequence[int], max_tiles: int, mode: s
 
 
 class ResizeKeepAspectd(MapTransform):
-    """Resize ``(C, h, w)`` so it fits in ``spatial_size`` keeping its aspect ratio (pad afterwards)."""
+    """Resize ``(C, h, w)`` so it fits in ``spatial_size`` keeping its aspect ratio (pad afterwards).
+
+    A clip ``(C, T, h, w)`` has each frame resized the same way (time untouched)."""
 
     def __init__(self, keys: Any, spatial_size: Sequence[int], mode: str = "area", allow_missing_keys: bool = False):
         super().__init__(keys, allow_missing_keys)
@@ -67,9 +69,12 @@ class ResizeKeepAspectd(MapTransform):
     def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
-            size = fit_size(d[key].shape[-2:], self.size)
-            if tuple(d[key].shape[-2:]) != size:
-                d[key] = Resize(size, mode=self.mode, anti_aliasing=self.mode != "area")(d[key])
+            x = d[key]
+            size = fit_size(x.shape[-2:], self.size)
+            if tuple(x.shape[-2:]) != size:
+                flat = x.reshape(-1, *x.shape[-2:]) if x.dim() > 3 else x  # (C*T, h, w): frames as channels
+                out = Resize(size, mode=self.mode, anti_aliasing=self.mode != "area")(flat)
+                d[key] = out.reshape(*x.shape[:-2], *size) if x.dim() > 3 else out
         return d
 
 

@@ -22,7 +22,7 @@ from medmllm.errors import InputError
 
 log = logging.getLogger(__name__)
 
-SPATIAL_DIMS = {"xray": 2, "ct": 3}
+SPATIAL_DIMS = {"xray": 2, "ct": 3, "video": 3}  # a clip is (C, T, H, W), time as depth
 
 
 def views_of(modality: str, x: torch.Tensor) -> list[torch.Tensor]:
@@ -39,7 +39,7 @@ class Collator:
     """Turn a list of samples into a padded batch.
 
     Args:
-        tokenizer: the model's tokenizer (with ``<xray>`` / ``<ct>`` tokens).
+        tokenizer: the model's tokenizer (with ``<xray>`` / ``<ct>`` / ``<video>`` tokens).
         num_image_tokens: ``(modality, input_shape) -> tokens`` (``model.num_image_tokens``).
         max_length: most tokens per sample (samples whose images would be cut are dropped and counted).
         padding_side: ``right`` for training, ``left`` for batched generation.

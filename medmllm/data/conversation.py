@@ -7,7 +7,7 @@ tokens, the end-of-turn token included, are supervised and everything else gets 
 A boundary that cannot be located, or a token that straddles it, raises ``ConversationError``
 naming the sample: a sample is never silently given zero loss.
 
-Each placeholder token (``<xray>``, ``<ct>``) is then repeated as many times as its image yields
+Each placeholder token (``<xray>``, ``<ct>``, ``<video>``) is then repeated as many times as its image yields
 tokens (``image_tokens[modality][k]`` for the k-th image of that modality).
 """
 
@@ -22,7 +22,7 @@ from medmllm.errors import InputError
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
-PLACEHOLDERS: dict[str, str] = {"xray": "<xray>", "ct": "<ct>"}
+PLACEHOLDERS: dict[str, str] = {"xray": "<xray>", "ct": "<ct>", "video": "<video>"}
 
 DEFAULT_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -62,7 +62,7 @@ class EncodedConversation:
 
 
 def placeholder_token_ids(tokenizer: Any) -> dict[str, int]:
-    """Ids of the modality placeholder tokens the tokenizer knows (``{"xray": id, "ct": id}``)."""
+    """Ids of the modality placeholder tokens the tokenizer knows (``{"xray": id, "ct": id, "video": id}``)."""
     out = {}
     unk = getattr(tokenizer, "unk_token_id", None)
     for modality, text in PLACEHOLDERS.items():
@@ -133,7 +133,7 @@ def encode_conversation(messages: list[dict], tokenizer: Any, image_tokens: dict
 
     Args:
         messages: ``[{"role": "system"|"user"|"assistant", "content": str}, ...]``; images appear as
-            ``<xray>`` / ``<ct>`` placeholders in user/system turns.
+            ``<xray>`` / ``<ct>`` / ``<video>`` placeholders in user/system turns.
         tokenizer: a fast tokenizer with the placeholder tokens added.
         image_tokens: per modality, the token count of each image in placeholder order.
         sample_id: named in errors.

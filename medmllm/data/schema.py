@@ -22,9 +22,9 @@ from medmllm.files import atomic_write_text, atomic_writer
 SCHEMA_VERSION = 1
 TASKS = ("report", "vqa", "mcq", "diagnosis", "summary", "caption", "open")
 SPLITS = ("train", "val", "test")
-MODALITIES = ("xray", "ct")
+MODALITIES = ("xray", "ct", "video")
 ROLES = ("system", "user", "assistant")
-PLACEHOLDERS = {"xray": "<xray>", "ct": "<ct>"}
+PLACEHOLDERS = {"xray": "<xray>", "ct": "<ct>", "video": "<video>"}
 REQUIRED = ("id", "split", "task", "messages")
 KNOWN_FIELDS = ("schema_version", "id", "patient_id", "split", "task", "images", "patient", "records",
                 "report", "labels", "messages", "choices", "answer", "meta")

@@ -33,7 +33,7 @@ from medmllm.errors import InputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
-MODALITIES = ("xray", "ct")
+MODALITIES = ("xray", "ct", "video")
 
 
 def _litdata() -> Any:
@@ -197,6 +197,8 @@ class StreamingSamples(Dataset):
         rec = json.loads(item["record"])
         pixels: dict[str, list[torch.Tensor]] = {}
         for m in MODALITIES:
+            if f"{m}_views" not in item:  # chunks written before the modality existed
+                continue
             views = [int(v) for v in item[f"{m}_views"].reshape(-1)]
             rows, k = item[m], 0
             for v in views:

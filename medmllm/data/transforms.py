@@ -10,11 +10,16 @@ Built per modality from the encoder's ``input_spec`` (``spatial_size``, ``channe
 - ``ct`` slot: load (HU) -> resample to the target spacing -> crop/pad (with air) or resize to the
   encoder's shape -> HU windows stacked as channels, each scaled to [0, 1] -> normalisation.
   Output ``(C, D, H, W)``.
+- ``video`` slot (cine DICOM, video files): load the encoder's ``T`` frames, sampled uniformly or
+  at a fixed rate (:class:`~medmllm.config.VideoTransformConfig`, :mod:`medmllm.io.frames`) ->
+  channels -> each frame resized keeping the aspect ratio and padded -> normalisation. Output
+  ``(C, T, H, W)``: time stands where a CT has depth.
 
 The deterministic part (:attr:`ImagePipeline.preprocess`) is what the cache stores; training
 augmentation (light affine + intensity, no flips) runs after it and only when ``train=True``. The
 affine is 2D: X-ray views, and every axial slice of a CT, get the same in-plane rotation, scale and
-shift (a 3D resampling costs about 4x more on a CPU, and the slice axis is never rotated or shifted).
+shift (a 3D resampling costs about 4x more on a CPU, and the slice axis is never rotated or shifted);
+so does every frame of a clip.
 """
 
 from __future__ import annotations
@@ -48,6 +53,32 @@ def _load_image(source: Any, **kwargs: Any):
     import medmllm.io as mio
 
     return mio.load_image(source, **kwargs)
+
+
+class LoadVideod(MapTransform):
+    """Load ``data[key]`` (a path, or ``{"path", ...}``) as ``num_frames`` frames with ``medmllm.io.load_video``.
+
+    Produces a float32 :class:`MetaTensor` ``(C, T, H, W)`` in [0, 1] (``C`` 3 for colour, 1 for
+    grayscale cine) whose affine scales rows and columns by the pixel spacing.
+    """
+
+    def __init__(self, keys: Any, num_frames: int, sampling: str = "uniform", fps: float | None = None,
+                 allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.num_frames, self.sampling, self.fps = int(num_frames), sampling, fps
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+        import medmllm.io as mio
+
+        d = dict(data)
+        for key in self.key_iterator(d):
+            item = d[key]
+            path = item.get("path") if isinstance(item, dict) else item
+            img = mio.load_video(path, num_frames=self.num_frames, sampling=self.sampling, fps=self.fps)
+            arr = np.moveaxis(np.asarray(img.array, dtype=np.float32), -1, 0)  # (T, H, W, C) -> (C, T, H, W)
+            affine = np.diag([1.0, *(img.spacing or (1.0, 1.0)), 1.0])
+            d[key] = MetaTensor(torch.from_numpy(np.ascontiguousarray(arr)), affine=torch.as_tensor(affine))
+        return d
 
 
 class LoadMedicalImaged(MapTransform):
@@ -110,7 +141,7 @@ class Channelsd(MapTransform):
             if c == self.channels:
                 continue
             if c == 3 and self.channels == 1:
-                w = torch.tensor([0.299, 0.587, 0.114], dtype=d[key].dtype).view(3, 1, 1)
+                w = torch.tensor([0.299, 0.587, 0.114], dtype=d[key].dtype).view(3, *[1] * (d[key].dim() - 1))
                 d[key] = (d[key] * w).sum(0, keepdim=True)
             elif c == 1 and self._repeat is not None:
                 d[key] = self._repeat({key: d[key]})[key]
@@ -163,8 +194,9 @@ class ImagePipeline:
     """The transforms of one modality slot.
 
     Args:
-        modality: ``xray`` or ``ct``.
-        input_spec: the encoder's ``{"spatial_size", "channels", "mean", "std"}``.
+        modality: ``xray``, ``ct`` or ``video``.
+        input_spec: the encoder's ``{"spatial_size", "channels", "mean", "std"}`` (a video encoder's
+            ``spatial_size`` is ``(T, H, W)``: ``T`` frames are loaded).
         cfg: the transform config.
         train: add the random augmentation after the deterministic part.
 
@@ -174,18 +206,17 @@ class ImagePipeline:
 
     def __init__(self, modality: str, input_spec: dict[str, Any], cfg: TransformConfig | None = None, *,
                  train: bool = False):
-        if modality not in ("xray", "ct"):
-            raise ConfigError(None, f"unknown modality '{modality}'; valid: ct, xray")
+        if modality not in _STEPS:
+            raise ConfigError(None, f"unknown modality '{modality}'; valid: {', '.join(sorted(_STEPS))}")
         self.modality = modality
         self.cfg = cfg or TransformConfig()
         self.spec = {"spatial_size": tuple(int(s) for s in input_spec["spatial_size"]),
                      "channels": int(input_spec["channels"]), "mean": input_spec.get("mean"),
                      "std": input_spec.get("std")}
-        sub = self.cfg.xray if modality == "xray" else self.cfg.ct
+        sub = getattr(self.cfg, modality)
         self.config_hash = config_hash({"v": PIPELINE_VERSION, "modality": modality, "spec": self.spec,
                                         "cfg": to_plain(sub)})
-        build = _xray_steps if modality == "xray" else _ct_steps
-        self.preprocess_transform = Compose(build(self.spec, sub))
+        self.preprocess_transform = Compose(_STEPS[modality](self.spec, sub))
         aug = self.cfg.augment
         self.augment_transform = Compose(_augment_steps(self.spec["spatial_size"][-2:], aug)) \
             if train and aug.enabled and aug.prob > 0 else None
@@ -202,7 +233,7 @@ class ImagePipeline:
         """Training augmentation of a preprocessed tensor (identity when ``train`` is False)."""
         if self.augment_transform is None:
             return x
-        flat = x.reshape(-1, *x.shape[-2:])  # (V, C, H, W) AnyRes or (C, D, H, W) CT -> (V*C or C*D, H, W)
+        flat = x.reshape(-1, *x.shape[-2:])  # (V, C, H, W) AnyRes, (C, D, H, W) CT or (C, T, H, W) clip -> (N, H, W)
         with _untracked():
             out = _plain(self.augment_transform({KEY: flat})[KEY])
         return out.reshape(x.shape)
@@ -280,6 +311,20 @@ def _ct_steps(spec: dict[str, Any], cfg: Any) -> list[Callable]:
     return steps + [HUWindowsd(KEY, windows)] + _normalise(spec)
 
 
+def _video_steps(spec: dict[str, Any], cfg: Any) -> list[Callable]:
+    size = spec["spatial_size"]
+    if len(size) != 3:
+        raise ConfigError(None, f"the video encoder's spatial_size must be (T, H, W), got {size}")
+    frames, hw = size[0], size[1:]
+    return [LoadVideod(KEY, frames, cfg.sampling, cfg.fps), Channelsd(KEY, spec["channels"]),
+            ResizeKeepAspectd(KEY, hw, mode=cfg.interpolation), ResizeWithPadOrCropd(KEY, (frames, *hw))] \
+        + _normalise(spec)
+
+
+_STEPS: dict[str, Callable[[dict[str, Any], Any], list[Callable]]] = {
+    "xray": _xray_steps, "ct": _ct_steps, "video": _video_steps}
+
+
 def _augment_steps(size: tuple[int, ...], aug: Any) -> list[Callable]:
     """In-plane augmentation of ``(N, H, W)``: the N planes (views, channels, CT slices) move together."""
     rot = float(np.deg2rad(aug.rotate_deg))
@@ -298,5 +343,5 @@ def build_pipelines(input_specs: dict[str, dict[str, Any]], cfg: TransformConfig
     return {m: ImagePipeline(m, spec, cfg, train=train) for m, spec in input_specs.items()}
 
 
-__all__ = ["HU_WINDOWS", "ImagePipeline", "LoadMedicalImaged", "HUWindowsd", "Channelsd", "build_pipelines",
-           "resolve_windows"]
+__all__ = ["HU_WINDOWS", "ImagePipeline", "LoadMedicalImaged", "LoadVideod", "HUWindowsd", "Channelsd",
+           "build_pipelines", "resolve_windows"]

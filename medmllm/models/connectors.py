@@ -1,8 +1,9 @@
 """Connectors: encoder tokens ``(N, T, D_enc)`` -> LLM embedding-space tokens ``(N, T', D_llm)``.
 
 Registered names: ``linear``, ``mlp{N}x_gelu`` (LLaVA-style), ``spatial_pool`` (pool the token
-grid, then an MLP; M3D-LaMed), ``perceiver`` (resampler with learned latents; RadFM, P2Med-MLLM)
-and ``attn_pool`` (learned queries, one cross-attention; CT-CHAT). Builders receive ``in_dim``
+grid, then an MLP; M3D-LaMed), ``perceiver`` (resampler with learned latents; RadFM, P2Med-MLLM),
+``attn_pool`` (learned queries, one cross-attention; CT-CHAT) and ``temporal_attn`` (clips: each
+frame pooled, attention across time, time pooled). Builders receive ``in_dim``
 and ``out_dim`` from the composite model plus the config's keyword arguments. ``num_tokens``
 reports the output count for an encoder's token count and grid.
 """
@@ -151,3 +152,63 @@ def attn_pool(in_dim: int, out_dim: int, num_queries: int = 16, heads: int = 4,
               dim: int | None = None) -> LatentResampler:
     """Attention pooling: ``num_queries`` learned queries, one cross-attention layer."""
     return LatentResampler(in_dim, out_dim, num_queries, 1, heads, dim, self_attend=False)
+
+
+class TemporalAttention(Connector):
+    """Clip tokens on a ``(T, gh, gw)`` grid -> ``time_tokens * grid**2`` LLM tokens.
+
+    Each frame's tokens are average-pooled to ``grid x grid`` cells; with ``motion`` the change of each
+    cell since the previous frame is projected and added (a motion cue: without it, direction of motion
+    is learnable but takes several times more steps); a learned time embedding is added; ``depth``
+    transformer layers attend across time within each cell; time is then average-pooled into
+    ``time_tokens`` groups and an MLP projects to the LLM's width. Tokens come out time-major.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, grid: int = 2, time_tokens: int = 1, depth: int = 1,
+                 heads: int = 4, dim: int | None = None, max_frames: int = 256, mlp_depth: int = 2,
+                 motion: bool = True):
+        super().__init__()
+        dim = dim or in_dim
+        if dim % heads:
+            raise ConfigError(None, f"temporal_attn width {dim} is not divisible by heads {heads}")
+        self.grid, self.time_tokens = int(grid), int(time_tokens)
+        self.inp = nn.Linear(in_dim, dim) if dim != in_dim else nn.Identity()
+        self.time_embed = nn.Parameter(torch.randn(max_frames, dim) * 0.02)
+        self.motion = nn.Linear(dim, dim) if motion else None
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.temporal = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.proj = nn.Sequential(nn.LayerNorm(dim), mlp(dim, out_dim, mlp_depth))
+
+    def _check(self, grid: Sequence[int] | None) -> tuple[int, int, int]:
+        if grid is None or len(grid) != 3:
+            raise ConfigError(None, "temporal_attn needs clip tokens on a (T, h, w) grid (e.g. the frames2d encoder)")
+        t, h, w = (int(g) for g in grid)
+        if self.grid > min(h, w) or self.time_tokens > t or t > self.time_embed.shape[0]:
+            raise ConfigError(None, f"temporal_attn grid {self.grid} / time_tokens {self.time_tokens} do not fit "
+                                    f"the token grid {[t, h, w]} (at most {self.time_embed.shape[0]} frames)")
+        return t, h, w
+
+    def num_tokens(self, num_in: int, grid: Sequence[int] | None) -> int:
+        self._check(grid)
+        return self.time_tokens * self.grid * self.grid
+
+    def forward(self, x: torch.Tensor, grid: Sequence[int] | None = None) -> torch.Tensor:
+        t, h, w = self._check(grid)
+        n, _, d = x.shape
+        s = self.grid
+        cells = F.adaptive_avg_pool3d(x.transpose(1, 2).reshape(n, d, t, h, w), (t, s, s))  # (N, D, T, s, s)
+        seq = cells.permute(0, 3, 4, 2, 1).reshape(n * s * s, t, d)  # (N*s*s, T, D): one sequence per cell
+        seq = self.inp(seq)
+        if self.motion is not None:
+            delta = torch.cat([torch.zeros_like(seq[:, :1]), seq[:, 1:] - seq[:, :-1]], 1)  # change since the last frame
+            seq = seq + self.motion(delta)
+        seq = self.temporal(seq + self.time_embed[:t])  # attention across time
+        pooled = F.adaptive_avg_pool1d(seq.transpose(1, 2), self.time_tokens)  # (N*s*s, D', time_tokens)
+        out = pooled.reshape(n, s * s, -1, self.time_tokens).permute(0, 3, 1, 2)  # (N, time_tokens, s*s, D')
+        return self.proj(out.reshape(n, self.time_tokens * s * s, -1))  # (N, time_tokens*s*s, D_llm)
+
+
+@CONNECTORS.register("temporal_attn")
+def temporal_attn(in_dim: int, out_dim: int, **kwargs: Any) -> TemporalAttention:
+    """Temporal attention connector for clips: ``time_tokens * grid**2`` output tokens."""
+    return TemporalAttention(in_dim, out_dim, **kwargs)

@@ -1,8 +1,10 @@
 """Image encoders: pixels -> a sequence of feature tokens.
 
-Registered names: ``vit2d`` / ``vit3d`` (MONAI ViT, any image and patch size), ``hf_vision`` (a
-Hugging Face CLIP / SigLIP / DINOv2 vision tower from a folder or hub id) and ``slices2d`` (2.5D:
-a 2D encoder over CT slices or slabs, tokens pooled across depth). Every encoder reports its
+Registered names: ``vit2d`` / ``vit3d`` (MONAI ViT, any image and patch size; ``vit3d`` also takes a
+clip ``(C, T, H, W)``, time as depth), ``hf_vision`` (a Hugging Face CLIP / SigLIP / DINOv2 vision
+tower from a folder or hub id), ``slices2d`` (2.5D: a 2D encoder over CT slices or slabs, tokens
+pooled across depth) and ``frames2d`` (a 2D encoder over the frames of a clip, with a learned time
+embedding). Every encoder reports its
 token grid, token count and width for an input shape (which excludes the batch dimension) and the
 ``input_spec`` the data transforms use to size and normalise its inputs.
 """
@@ -238,7 +240,8 @@ class Slices2D(Encoder):
         self.grid(input_shape)
         return self.depth_groups * self.inner.num_tokens((self.inner.channels, *input_shape[2:]))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, D, H, W) -> (N, G*T, E)
+    def slice_tokens(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, D, H, W) -> (N, D', T, E)
+        """The 2D encoder's tokens of every slice (or slab), in chunks of ``chunk`` slices."""
         n, c = x.shape[:2]
         if self.slab > 1:
             x = F.avg_pool3d(x, (self.slab, 1, 1), (self.slab, 1, 1))  # (N, C, D', H, W)
@@ -247,13 +250,54 @@ class Slices2D(Encoder):
             x = x.expand(-1, 3, -1, -1, -1)
         flat = x.transpose(1, 2).reshape(n * d, x.shape[1], *x.shape[3:])  # (N*D', C, H, W)
         feats = torch.cat([self.inner(flat[i:i + self.chunk]) for i in range(0, n * d, self.chunk)])
-        t, e = feats.shape[1:]
-        feats = feats.reshape(n, d, t * e).transpose(1, 2)  # (N, T*E, D')
-        pooled = F.adaptive_avg_pool1d(feats, self.depth_groups)  # (N, T*E, G)
+        return feats.reshape(n, d, *feats.shape[1:])  # (N, D', T, E)
+
+    def pool_depth(self, feats: torch.Tensor) -> torch.Tensor:  # (N, D', T, E) -> (N, G*T, E)
+        """Average the slices' tokens into ``depth_groups`` consecutive groups."""
+        n, d, t, e = feats.shape
+        flat = feats.reshape(n, d, t * e).transpose(1, 2)  # (N, T*E, D')
+        pooled = F.adaptive_avg_pool1d(flat, self.depth_groups)  # (N, T*E, G)
         return pooled.transpose(1, 2).reshape(n, self.depth_groups * t, e)  # (N, G*T, E)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, D, H, W) -> (N, G*T, E)
+        return self.pool_depth(self.slice_tokens(x))
 
 
 @ENCODERS.register("slices2d")
 def slices2d(encoder: dict[str, Any], **kwargs: Any) -> Slices2D:
     """2.5D CT encoder wrapping any registered 2D encoder (e.g. ``hf_vision`` CLIP)."""
     return Slices2D(encoder, **kwargs)
+
+
+class Frames2D(Slices2D):
+    """A clip ``(N, C, T, H, W)``: a 2D encoder on every frame, a learned time embedding added to each
+    frame's tokens (so any connector, a set-based resampler too, knows which frame a token comes from),
+    then optionally averaged over time into ``time_groups``: -> ``(N, G * T2d, E)``, grid ``(G, gh, gw)``.
+
+    Args:
+        encoder: the 2D encoder (``{name, ...}`` of any registered 2D encoder).
+        num_frames: frames per clip (the video transforms load this many).
+        time_groups: consecutive frames averaged into one group (None: every frame kept).
+        time_embedding: add the learned time embedding.
+        chunk: frames encoded at once.
+    """
+
+    def __init__(self, encoder: dict[str, Any], num_frames: int = 8, time_groups: int | None = None,
+                 time_embedding: bool = True, chunk: int = 64):
+        super().__init__(encoder, num_slices=num_frames, slab=1, depth_groups=time_groups or num_frames, chunk=chunk)
+        self.time_embed = nn.Parameter(torch.randn(num_frames, self.hidden_size) * 0.02) if time_embedding else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, T, H, W) -> (N, G*T2d, E)
+        if x.shape[2] > self.num_slices:
+            raise InputError(None, f"frames2d: a clip of {x.shape[2]} frames; this encoder takes at most "
+                                   f"{self.num_slices}")
+        feats = self.slice_tokens(x)  # (N, T, T2d, E)
+        if self.time_embed is not None:
+            feats = feats + self.time_embed[: feats.shape[1], None, :].to(feats.dtype)
+        return self.pool_depth(feats)
+
+
+@ENCODERS.register("frames2d")
+def frames2d(encoder: dict[str, Any], **kwargs: Any) -> Frames2D:
+    """Frame encoder for the video slot, wrapping any registered 2D encoder (e.g. ``vit2d``, ``hf_vision``)."""
+    return Frames2D(encoder, **kwargs)

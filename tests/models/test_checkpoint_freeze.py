@@ -75,7 +75,9 @@ def test_hf_llm_and_vision_from_folders_lora_adapter_export(tmp_path, hf_assets)
     from transformers import AutoTokenizer
 
     base = AutoTokenizer.from_pretrained(str(hf_assets / "qwen2"))
-    assert len(m.tokenizer) == len(base) + 2  # placeholders added, embeddings resized to cover them
+    from medmllm.data.conversation import PLACEHOLDERS
+
+    assert len(m.tokenizer) == len(base) + len(PLACEHOLDERS)  # placeholders added, embeddings resized to cover them
     assert m.llm.get_input_embeddings().weight.shape[0] >= len(m.tokenizer)
     _perturb_lora(m)
     batch = make_batch(m, hf_samples())

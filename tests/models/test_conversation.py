@@ -61,7 +61,7 @@ def test_labels_token_by_token_multi_turn_both_modalities(tok):
     ctx(_ids(tok, "\n"))
     assert enc.input_ids == exp_ids
     assert enc.labels == exp_labels
-    assert enc.num_images == {"xray": 2, "ct": 1}
+    assert enc.num_images == {"xray": 2, "ct": 1, "video": 0}
     assert not enc.truncated
     im_end = tok.convert_tokens_to_ids("<|im_end|>")
     assert sum(1 for t in enc.labels if t == im_end) == 2  # both ends of turn supervised

@@ -39,7 +39,7 @@ def test_text_logits_equal_plain_transformers_from_the_gguf(smol):
     with torch.no_grad():
         ref = plain(input_ids=ids).logits  # (1, L, 49152)
         ours = smol(ids, torch.ones_like(ids)).logits  # (1, L, 49152 + placeholders)
-    assert ours.shape[-1] == ref.shape[-1] + 2
+    assert ours.shape[-1] == ref.shape[-1] + 3  # <xray>, <ct>, <video>
     assert torch.allclose(ours[..., : ref.shape[-1]], ref, atol=1e-4)
 
 

@@ -26,7 +26,7 @@ DIMENSIONS = {1: "Scene Understanding", 2: "Instance Identity", 3: "Instance Att
               5: "Instances Counting", 6: "Spatial Relation", 7: "Instance Interaction", 8: "Visual Reasoning",
               9: "Text Understanding", 10: "Action Recognition", 11: "Action Prediction",
               12: "Procedure Understanding"}
-_PLACEHOLDER = re.compile(r"<xray>|<ct>")
+_PLACEHOLDER = re.compile(r"<xray>|<ct>|<video>")
 
 
 def likelihood_record(record: dict[str, Any]) -> dict[str, Any]:
