@@ -7,10 +7,15 @@ DESCRIPTION = """Write synthetic pediatric pneumonia cases shaped like P2Med-MD:
 inpatient records, radiology reports in English and/or Chinese, structured labels, and task
 conversations (reports, closed questions, diagnosis, summary) in OUT/manifest.jsonl.
 
+With --cine the cases are angiography-like runs instead (multi-frame DICOM XA for the video slot):
+a contrast bolus travels along a vessel, antegrade (normal) or retrograde (the finding), which only
+the order of the frames shows; test cases also come as a shuffled-frames copy (a control).
+
 examples:
   medmllm synth --out synth-data --cases 200 --seed 0
   medmllm synth --out synth-data --cases 1000 --lang en --xray-size 128 --ct-shape 32,64,64
   medmllm synth --preview cases.png --cases 8          # just look at some cases
+  medmllm synth --cine --out cine-data --cases 400      # angiography runs with a finding seen only in motion
 """
 ORDER = 30
 
@@ -41,6 +46,10 @@ def add_arguments(parser):
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier synth output in --out")
     parser.add_argument("--preview", metavar="PNG", help="also draw the first cases as a PNG grid")
     parser.add_argument("--preview-cases", type=int, default=8, help="cases in the preview (default 8)")
+    parser.add_argument("--cine", action="store_true",
+                        help="write angiography-like cine runs (video slot; finding visible only in motion) instead")
+    parser.add_argument("--cine-frames", type=int, default=8, metavar="T", help="--cine: frames per run (default 8)")
+    parser.add_argument("--cine-size", type=int, default=32, metavar="N", help="--cine: frame size N x N (default 32)")
 
 
 def run(args):
@@ -50,6 +59,8 @@ def run(args):
 
     if not args.out and not args.preview:
         raise InputError(None, "give --out DIR (and/or --preview PNG)")
+    if args.cine:
+        return _cine(args)
     size = tuple(args.xray_size) * (2 if len(args.xray_size) == 1 else 1)
     if len(size) != 2:
         raise InputError(None, f"--xray-size: expected H or H,W, got {list(args.xray_size)}")
@@ -79,4 +90,18 @@ def run(args):
         path = write_preview(args.preview, args.seed, min(args.preview_cases, args.cases), cfg)
         if not args.quiet:
             print(f"preview: {path}")
+    return 0
+
+
+def _cine(args) -> int:
+    from medmllm.data.synthetic.cine import generate_cine
+    from medmllm.errors import InputError
+
+    if args.preview or not args.out:
+        raise InputError(None, "--cine writes cases to --out DIR (no --preview; `medmllm inspect RUN --preview` shows one)")
+    summary = generate_cine(args.out, args.cases, args.seed, frames=args.cine_frames, size=args.cine_size,
+                            overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"wrote {summary['cases']} cine cases, {summary['records']} records: {args.out}/manifest.jsonl")
+        print(f"splits: {summary['splits']}; findings: {summary['finding_counts']}")
     return 0

@@ -13,7 +13,7 @@ the single-frame control.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def run_probe(num_frames: int = 8, *, encoder: str = "frames2d", train: int = 51
             the single-frame control).
         encoder: the video encoder of :func:`probe_model_config`.
         train, test: clip counts (different seeds: the held-out clips are new).
-        steps, batch, lr, llm_lr: AdamW training (``lr`` for the encoder and connector, ``llm_lr`` for the LLM).
+        steps, batch, lr, llm_lr: training (:func:`fit`).
         seed: seeds the clips, the model and the batches.
 
     Returns:
@@ -106,7 +106,6 @@ def run_probe(num_frames: int = 8, *, encoder: str = "frames2d", train: int = 51
     """
     import torch
 
-    from medmllm.data.collate import Collator
     from medmllm.io.frames import uniform_indices
     from medmllm.models.mllm import build_model
 
@@ -118,32 +117,46 @@ def run_probe(num_frames: int = 8, *, encoder: str = "frames2d", train: int = 51
     rng = np.random.default_rng(seed + 1)
     shuffled = np.stack([c[rng.permutation(len(c))] for c in held])
     model = build_model(probe_model_config(num_frames, encoder))
+    fit(model, _samples(clips, labels, answer=True), steps=steps, batch=batch, lr=lr, llm_lr=llm_lr, seed=seed)
+    return {"accuracy": choice_accuracy(model, _samples(held, held_labels, answer=False), DIRECTIONS, held_labels),
+            "shuffled_frames": choice_accuracy(model, _samples(shuffled, held_labels, answer=False), DIRECTIONS,
+                                               held_labels)}
+
+
+def fit(model: Any, samples: list[dict[str, Any]], *, steps: int, batch: int = 32, lr: float = 3e-3,
+        llm_lr: float = 3e-4, seed: int = 0) -> None:
+    """Train ``model`` on ``samples`` (collator samples with their assistant turn) with AdamW, batches drawn at
+    random: ``lr`` for the encoders and connectors, ``llm_lr`` for the LLM (a lower LLM rate keeps it from
+    settling on the answers' prior before it reads the clip)."""
+    import torch
+
+    from medmllm.data.collate import Collator
+
     collate = Collator(model.tokenizer, model.num_image_tokens, model.config.max_length)
-    data = _samples(clips, labels, answer=True)
     vision = [p for n, p in model.named_parameters() if not n.startswith("llm.")]
     opt = torch.optim.AdamW([{"params": vision, "lr": lr}, {"params": model.llm.parameters(), "lr": llm_lr}])
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for step in range(steps):
-        idx = torch.randint(len(data), (batch,), generator=gen).tolist()
-        b = collate([data[i] for i in idx])
+        b = collate([samples[i] for i in torch.randint(len(samples), (batch,), generator=gen).tolist()])
         loss = model(b["input_ids"], b["attention_mask"], b["labels"], b["pixel_values"], b["image_sample_index"]).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
         if step % 50 == 0:
-            log.info("probe (%d frames) step %d: loss %.3f", num_frames, step, loss.item())
+            log.info("step %d: loss %.3f", step, loss.item())
     model.eval()
-    return {"accuracy": _accuracy(model, collate, held, held_labels),
-            "shuffled_frames": _accuracy(model, collate, shuffled, held_labels)}
 
 
-def _accuracy(model: Any, collate: Any, clips: np.ndarray, labels: np.ndarray) -> float:
-    """Share of clips whose right answer has the lower loss as the reply."""
+def choice_accuracy(model: Any, samples: list[dict[str, Any]], choices: Sequence[str], truth: Sequence[int]) -> float:
+    """Share of ``samples`` (prompt only) whose right choice (``truth[i]``, an index into ``choices``) has the
+    lowest loss as the reply."""
     import torch
 
-    samples = _samples(clips, labels, answer=False)
+    from medmllm.data.collate import Collator
+
+    collate = Collator(model.tokenizer, model.num_image_tokens, model.config.max_length)
     with torch.no_grad():
-        losses = [model.sequence_loss(collate([{**s, "messages": s["messages"] + [{"role": "assistant", "content": a}]}
-                                               for s in samples])) for a in DIRECTIONS]
-    return float((torch.stack(losses, 1).argmin(1).numpy() == labels).mean())
+        losses = [model.sequence_loss(collate([{**s, "messages": s["messages"] + [{"role": "assistant", "content": c}]}
+                                               for s in samples])) for c in choices]
+    return float((torch.stack(losses, 1).argmin(1).numpy() == np.asarray(truth)).mean())
