@@ -90,16 +90,19 @@ ENCODERS = Registry("encoder", ("medmllm.models.encoders", "medmllm.models.cnn_e
 CONNECTORS = Registry("connector", ("medmllm.models.connectors",))
 LLMS = Registry("llm", ("medmllm.models.llm",))
 FORMATS = Registry("format", ("medmllm.data.formats.llava", "medmllm.data.formats.p2med_dir",
+                              "medmllm.data.formats.video_instruct",
                               "medmllm.evaluation.benchmarks.mllm_bench.convert",
                               "medmllm.evaluation.benchmarks.mme.convert",
                               "medmllm.evaluation.benchmarks.scienceqa.convert",
-                              "medmllm.evaluation.benchmarks.seed_bench.convert"))
+                              "medmllm.evaluation.benchmarks.seed_bench.convert",
+                              "medmllm.evaluation.benchmarks.video_mme.convert"))
 BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.clinical",
                                     "medmllm.evaluation.benchmarks.mllm_bench.score",
                                     "medmllm.evaluation.benchmarks.mme.score",
                                     "medmllm.evaluation.benchmarks.report",
                                     "medmllm.evaluation.benchmarks.scienceqa.score",
                                     "medmllm.evaluation.benchmarks.seed_bench.score",
+                                    "medmllm.evaluation.benchmarks.video_mme.score",
                                     "medmllm.pretraining.benchmark"))
 STAGES = Registry("stage", ("medmllm.training.stages", "medmllm.pretraining.stage"))
 # Tokenizer corpora of the tiny LLM (``model.llm.corpus: {name: settings}``); not shown by ``medmllm info``.

@@ -30,7 +30,9 @@ def add_benchmark_options(parser, helps: dict | None = None) -> None:
              "checkpoint:DIR; API key from MEDMLLM_JUDGE_API_KEY or OPENAI_API_KEY"),
             ("--judge-model", dict(metavar="NAME"), "mllm-bench: model name sent to the endpoint"),
             ("--images", dict(metavar="DIR", dest="image_root"),
-             "mllm-bench: folder the rows' image paths are relative to")):
+             "mllm-bench: folder the rows' image paths are relative to"),
+            ("--subtitles", dict(choices=("without", "with")),
+             "video-mme: the videos' subtitles in the prompt or not (default without; scoring: the rows')")):
         dest = kw.get("dest", flag[2:].replace("-", "_"))
         group.add_argument(flag, help=helps.get(dest, text), **kw)
 

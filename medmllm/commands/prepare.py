@@ -1,11 +1,13 @@
 """medmllm prepare: convert a dataset in its published format into a medmllm manifest."""
 
 NAME = "prepare"
-HELP = "convert a dataset (llava, scienceqa, seed-bench, mme, mllm-bench, p2med-dir) into a manifest"
+HELP = "convert a dataset (llava, scienceqa, seed-bench, mme, mllm-bench, video-mme, video instruction data, p2med-dir) into a manifest"
 DESCRIPTION = """Convert a dataset in its published format into a JSONL manifest.
 
 Formats: llava (LLaVA-Instruct, ShareGPT4V, ShareGPT-4o, ALLaVA, LVIS-Instruct4V), scienceqa,
-seed-bench, mme (both folder layouts), mllm-bench, p2med-dir (hospital case folders).
+seed-bench, mme (both folder layouts), mllm-bench, video-mme, the video instruction sets
+(sharegpt4video, videoinstruct / vcg-plus, sharegemini, sharegpt4o-video; video folder: --videos),
+p2med-dir (hospital case folders).
 Prints `converted N, skipped M` and one line per reason a sample was skipped. Image paths in the
 manifest are relative to the image root (--images, or the dataset's own folder); when that is not
 the manifest's folder it is written to the sidecar `<manifest>.meta.json`.
@@ -21,7 +23,8 @@ ORDER = 30
 
 # CLI dest -> (converter keyword, default); only keywords a converter accepts are passed to it.
 OPTIONS = {"images": None, "split": None, "check_images": True, "include_video": False, "keep_text": False,
-           "ct_series": None, "ct_prefer": "most-slices", "xray_view": None, "task": None}
+           "ct_series": None, "ct_prefer": "most-slices", "xray_view": None, "task": None, "videos": None,
+           "subtitles": None}
 
 
 def add_arguments(parser):
@@ -35,6 +38,9 @@ def add_arguments(parser):
                         help="keep samples whose image file does not exist (default: skip and count them)")
     parser.add_argument("--task", help="llava: task written into every record (default caption/vqa by content)")
     parser.add_argument("--include-video", action="store_true", help="seed-bench: keep video questions")
+    parser.add_argument("--videos", metavar="DIR",
+                        help="video-mme and the video instruction sets: folder the video file names are relative to")
+    parser.add_argument("--subtitles", metavar="DIR", help="video-mme: folder of the <videoID>.srt subtitles")
     parser.add_argument("--keep-text", action="store_true",
                         help="p2med-dir: do not scrub identifiers from report and record text")
     parser.add_argument("--ct-series", metavar="UID_OR_NUMBER",

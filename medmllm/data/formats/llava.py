@@ -36,7 +36,7 @@ def _image_list(item: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def _messages(conv_in: list[Any]) -> tuple[list[dict[str, str]] | None, str | None]:
+def llava_messages(conv_in: list[Any]) -> tuple[list[dict[str, str]] | None, str | None]:
     """LLaVA turns -> medmllm messages, or (None, skip reason)."""
     out: list[dict[str, str]] = []
     for i, turn in enumerate(conv_in):
@@ -58,19 +58,25 @@ def _messages(conv_in: list[Any]) -> tuple[list[dict[str, str]] | None, str | No
     return out, None
 
 
-def _place_images(messages: list[dict[str, str]], n_images: int) -> str | None:
-    """Turn ``<image>`` into ``<xray>``; prepend missing ones to the first user turn. Returns a skip reason."""
-    n_tags = sum(m["content"].count(IMAGE_TAG) for m in messages)
+def place_placeholders(messages: list[dict[str, str]], n_images: int, tag: str = IMAGE_TAG,
+                       placeholder: str = XRAY) -> str | None:
+    """Turn ``tag`` (``<image>``) into ``placeholder`` (``<xray>``); prepend missing ones to the first user turn.
+
+    Returns:
+        A skip reason, or None.
+    """
+    tag_line = _TAG_LINE if tag == IMAGE_TAG else re.compile(rf"[ \t]*{re.escape(tag)}[ \t]*")
+    n_tags = sum(m["content"].count(tag) for m in messages)
     if n_tags > n_images:
-        return "more <image> placeholders than images" if n_images else "<image> placeholder in a text-only sample"
+        return f"more {tag} placeholders than images" if n_images else f"{tag} placeholder in a text-only sample"
     for m in messages:
-        if IMAGE_TAG in m["content"]:
-            lines = [_TAG_LINE.sub(XRAY, ln) if IMAGE_TAG in ln else ln for ln in m["content"].split("\n")]
+        if tag in m["content"]:
+            lines = [tag_line.sub(placeholder, ln) if tag in ln else ln for ln in m["content"].split("\n")]
             m["content"] = "\n".join(lines)
     missing = n_images - n_tags
     if missing:
         first = next(m for m in messages if m["role"] == "user")
-        first["content"] = f"{XRAY}\n" * missing + first["content"].lstrip("\n")
+        first["content"] = f"{placeholder}\n" * missing + first["content"].lstrip("\n")
     return None
 
 
@@ -113,11 +119,11 @@ def convert_llava(src: str | Path, *, images: str | Path | None = None, split: s
         if not isinstance(turns, list) or not turns:
             conv.skip("no conversations", sid)
             continue
-        messages, why = _messages(turns)
+        messages, why = llava_messages(turns)
         if messages is None:
             conv.skip(why, sid)
             continue
-        why = _place_images(messages, len(paths))
+        why = place_placeholders(messages, len(paths))
         if why:
             conv.skip(why, sid)
             continue
