@@ -3,7 +3,7 @@
 Keys (CONTRACTS.md): ``normal``, ``consolidation:<lobe>``, ``bronchopneumonia``, ``ground_glass``,
 ``pleural_effusion:<side>``, ``atelectasis``, ``pneumothorax:<side>``, ``cardiomegaly``,
 ``hyperinflation``, ``nodule``. Bilateral effusion is both sides. Each key maps to CheXpert
-observations.
+observations. Beside them, :data:`CT_LABELS`: the 18 chest-CT abnormality labels of CT-RATE.
 """
 
 from __future__ import annotations
@@ -34,6 +34,31 @@ CHEXPERT_LABELS: tuple[str, ...] = (
     "Pleural Other", "Fracture", "Support Devices", "No Finding",
 )
 CHEXPERT_5: tuple[str, ...] = ("Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Pleural Effusion")
+
+# The CT label vocabulary: CT-RATE's 18 multi-abnormality labels (chest CT, 0/1 per volume), key ->
+# the column name of the release's ``*_predicted_labels.csv``. Converters keep them in a record's
+# ``meta.ct_labels`` (the manifest's ``labels`` holds findings keys, which score compares).
+CT_LABELS: dict[str, str] = {
+    "medical_material": "Medical material",
+    "arterial_wall_calcification": "Arterial wall calcification",
+    "cardiomegaly": "Cardiomegaly",
+    "pericardial_effusion": "Pericardial effusion",
+    "coronary_artery_wall_calcification": "Coronary artery wall calcification",
+    "hiatal_hernia": "Hiatal hernia",
+    "lymphadenopathy": "Lymphadenopathy",
+    "emphysema": "Emphysema",
+    "atelectasis": "Atelectasis",
+    "lung_nodule": "Lung nodule",
+    "lung_opacity": "Lung opacity",
+    "pulmonary_fibrotic_sequela": "Pulmonary fibrotic sequela",
+    "pleural_effusion": "Pleural effusion",
+    "mosaic_attenuation_pattern": "Mosaic attenuation pattern",
+    "peribronchial_thickening": "Peribronchial thickening",
+    "consolidation": "Consolidation",
+    "bronchiectasis": "Bronchiectasis",
+    "interlobular_septal_thickening": "Interlobular septal thickening",
+}
+CT_LABEL_KEYS: tuple[str, ...] = tuple(CT_LABELS)
 
 _CHEXPERT_OF_BASE: dict[str, tuple[str, ...]] = {
     "normal": ("No Finding",),

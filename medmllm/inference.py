@@ -16,19 +16,15 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
-from medmllm.data.conversation import PLACEHOLDERS
+from medmllm.data.formats.common import REPORT_PROMPT as DEFAULT_PROMPT, report_request  # noqa: F401
 from medmllm.errors import InputError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PROMPT = "Write the radiology report."
-
-
 def build_messages(images: dict[str, int], prompt: str | None = None, context: str | None = None) -> list[dict]:
-    """One user turn: a placeholder per image, optional clinical context, then the prompt."""
-    head = "".join(f"{PLACEHOLDERS[m]}\n" * n for m, n in images.items() if n)
-    ctx = f"Clinical context: {context.strip()}\n" if context and context.strip() else ""
-    return [{"role": "user", "content": f"{head}{ctx}{prompt or DEFAULT_PROMPT}"}]
+    """One user turn: a placeholder per image, optional clinical context, then the prompt (the
+    user turn the public-dataset converters write, so a model is asked as it was trained)."""
+    return [{"role": "user", "content": report_request(images, prompt, context)}]
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -46,14 +42,14 @@ def normalise_input(item: dict[str, Any], root: str | os.PathLike | None = None,
         index: used for the id of plain inputs.
     """
     if "messages" in item:  # manifest record
-        from medmllm.data.schema import resolve_image_path
+        from medmllm.data.schema import image_source, resolve_image_path
 
         images: dict[str, list[Any]] = {}
         for i, im in enumerate(item.get("images") or []):
             src = im["path"]
             if root is not None:
                 src = str(resolve_image_path(root, src, f"{item.get('id')}: images[{i}]"))
-            images.setdefault(im["modality"], []).append({"path": src, "series": im["series"]} if im.get("series") else src)
+            images.setdefault(im["modality"], []).append(image_source(im, src))
         msgs = list(item["messages"])
         ref = msgs[-1]["content"] if msgs and msgs[-1].get("role") == "assistant" else None
         if ref is not None:

@@ -91,7 +91,10 @@ CONNECTORS = Registry("connector", ("medmllm.models.connectors",))
 LLMS = Registry("llm", ("medmllm.models.llm",))
 FORMATS = Registry("format", ("medmllm.data.formats.llava", "medmllm.data.formats.mllm_bench", "medmllm.data.formats.mme",
                               "medmllm.data.formats.p2med_dir", "medmllm.data.formats.scienceqa",
-                              "medmllm.data.formats.seed_bench"))
+                              "medmllm.data.formats.seed_bench", "medmllm.data.formats.iu_xray",
+                              "medmllm.data.formats.r2gen", "medmllm.data.formats.mimic_cxr",
+                              "medmllm.data.formats.chexpert_plus", "medmllm.data.formats.ct_rate",
+                              "medmllm.data.formats.hf_datasets"))
 BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.clinical", "medmllm.evaluation.benchmarks.mllm_bench",
                                     "medmllm.evaluation.benchmarks.mme", "medmllm.evaluation.benchmarks.report",
                                     "medmllm.evaluation.benchmarks.scienceqa", "medmllm.evaluation.benchmarks.seed_bench",

@@ -10,6 +10,7 @@ sidecar ``<manifest>.meta.json``; a path that leaves its root is rejected.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ MODALITIES = ("xray", "ct")
 ROLES = ("system", "user", "assistant")
 PLACEHOLDERS = {"xray": "<xray>", "ct": "<ct>"}
 REQUIRED = ("id", "split", "task", "messages")
+# Image entry fields that change how the file is read (medmllm.io.load_image keywords; see below).
+LOAD_FIELDS = ("series", "spacing", "rescale")
 KNOWN_FIELDS = ("schema_version", "id", "patient_id", "split", "task", "images", "patient", "records",
                 "report", "labels", "messages", "choices", "answer", "meta")
 
@@ -76,6 +79,41 @@ def resolve_image_path(root: str | os.PathLike, rel: str, where: str = "") -> Pa
     return Path(root) / rel
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def override_problems(entry: dict[str, Any]) -> list[str]:
+    """Problems of an image entry's load overrides, as ``'field: problem'``.
+
+    ``spacing``: voxel size in array axis order, ``[d, h, w]`` mm for ``ct`` (``[row, col]`` for
+    ``xray``), replacing the header's. ``rescale``: ``{"slope", "intercept"}`` replacing a NIfTI /
+    NRRD volume's stored scaling (value = stored x slope + intercept). Both exist for releases
+    whose headers are wrong (CT-RATE); :func:`medmllm.io.load_image` applies them.
+    """
+    errs = []
+    sp = entry.get("spacing")
+    if sp is not None:
+        n = 3 if entry.get("modality") == "ct" else 2
+        if not isinstance(sp, list) or len(sp) != n or not all(_number(v) and v > 0 for v in sp):
+            errs.append(f"spacing: expected {n} positive numbers (mm) for a {entry.get('modality')} image, got {sp!r}")
+    rs = entry.get("rescale")
+    if rs is not None:
+        if not isinstance(rs, dict) or set(rs) != {"slope", "intercept"} or not all(_number(v) for v in rs.values()) \
+                or rs["slope"] == 0:
+            errs.append(f"rescale: expected {{'slope': non-zero number, 'intercept': number}}, got {rs!r}")
+        elif entry.get("modality") != "ct":
+            errs.append("rescale: only for ct volumes (NIfTI / NRRD)")
+    return errs
+
+
+def image_source(entry: dict[str, Any], path: str | os.PathLike) -> str | dict[str, Any]:
+    """What the image pipeline loads for an image entry: the path, or ``{"path", "series", "spacing",
+    "rescale"}`` when the entry has any of those (the keywords of :func:`medmllm.io.load_image`)."""
+    extra = {k: entry[k] for k in LOAD_FIELDS if entry.get(k) is not None}
+    return {"path": os.fspath(path), **extra} if extra else os.fspath(path)
+
+
 def validate_record(rec: Any) -> list[str]:
     """Problems of one record as ``'field: problem'`` strings (empty when valid)."""
     if not isinstance(rec, dict):
@@ -110,6 +148,7 @@ def validate_record(rec: Any) -> list[str]:
             counts[im["modality"]] += 1
         if not isinstance(im.get("path"), str) or not im.get("path"):
             errs.append(f"images[{i}].path: missing")
+        errs.extend(f"images[{i}].{e}" for e in override_problems(im))
     msgs = rec.get("messages")
     if isinstance(msgs, list):
         seen = {m: 0 for m in MODALITIES}
