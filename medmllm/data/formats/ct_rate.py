@@ -130,13 +130,13 @@ def convert_ct_rate(src: str | Path, *, split: str | None = None, check_images: 
         if name not in reports:
             conv.skip("no report row", name)
             continue
-        geometry = _geometry(metadata[name]) if name in metadata else None
-        if geometry is None:
-            conv.skip("no usable metadata row (spacing / rescale unknown)", name)
-            continue
         why = image_problem(root, rel, check_images)
         if why:
             conv.skip(why, name)
+            continue
+        geometry = _geometry(metadata[name]) if name in metadata else None
+        if geometry is None:
+            conv.skip("no usable metadata row (spacing / rescale unknown)", name)
             continue
         row = reports[name]
         info = tidy(row.get("ClinicalInformation_EN"))

@@ -162,15 +162,6 @@ def convert_hf_datasets(src: str | Path, *, images: str | Path | None = None, sp
                 rec_split = split if split not in (None, "any") else "train"
             elif not wanted_split(conv, split, rec_split, sid):
                 continue
-            paths: list[str] = []
-            if has_image and row[cols["image"]] is not None:
-                got, why = _image_paths(row[cols["image"]], Path(images) if images is not None else None)
-                if got is None:
-                    conv.skip(why, sid)
-                    continue
-                paths = got
-                if not images_ok(conv, root, paths, sid, check_images):
-                    continue
             if "report" in cols:
                 answer, why = tidy(row[cols["report"]]), "empty text column"
                 answer = None if is_empty(answer) else answer
@@ -180,6 +171,15 @@ def convert_hf_datasets(src: str | Path, *, images: str | Path | None = None, sp
             if answer is None:
                 conv.skip(why, sid)
                 continue
+            paths: list[str] = []
+            if has_image and row[cols["image"]] is not None:
+                got, why = _image_paths(row[cols["image"]], Path(images) if images is not None else None)
+                if got is None:
+                    conv.skip(why, sid)
+                    continue
+                paths = got
+                if not images_ok(conv, root, paths, sid, check_images):
+                    continue
             counts = {"xray": len(paths)}
             if "prompt" in cols:
                 user, task = report_request(counts, prompt=tidy(row[cols["prompt"]])), "vqa"

@@ -27,6 +27,7 @@ from pathlib import Path
 from medmllm.data.formats.common import (Conversion, check_split_option, find_file, image_problem, note_split_counts,
                                          read_csv_rows, require_columns, split_name, wanted_split)
 from medmllm.data.formats.p2med_pick import normalise_view, parse_views, pick_xrays
+from medmllm.data.formats.p2med_pick import xray_view as view_from_file
 from medmllm.data.formats.public import add_report_record, check_target, chexpert_values
 from medmllm.data.formats.sections import english_sections, normalise_masks
 from medmllm.errors import InputError
@@ -158,8 +159,8 @@ def convert_mimic_cxr(src: str | Path, *, images: str | Path | None = None, repo
         text, n_masks = normalise_masks(text, "___")
         _, sections = english_sections(text)
         files = {Path(_folder(sub, study)) / f"{d}.{ext}": d for d in st["dicoms"]}
-        by_csv = {"view_of": lambda p: views.get(files[p])} if views else {}
-        picked, why = pick_xrays(list(files), views=order, **by_csv)
+        picked, why = pick_xrays(list(files), views=order, view_of=(lambda p: views.get(files[p])) if views
+                                 else (lambda p: view_from_file(root / p)))
         bad = next((w for w in (image_problem(root, p.as_posix(), check_images) for p, _ in picked) if w), None)
         if bad:
             conv.skip(bad, sid)
