@@ -87,8 +87,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> None:
     export = find_export(args.checkpoint)
     if export is not None:
         inner = Predictor.from_pretrained(export, device="cpu")
-        gen = {"max_new_tokens": 256}
-        what = f"export {export} (stops at end of turn, max 256 new tokens)"
+        gen = {"max_new_tokens": Report.max_new_tokens}
+        what = f"export {export} (stops at end of turn, max {Report.max_new_tokens} new tokens)"
     else:
         torch.manual_seed(0)
         inner = Predictor(MedMLLM.build(QUICKSTART_SIZE), None, "cpu")

@@ -221,46 +221,81 @@ def _adapter(cls: type) -> Any:
     return TypeAdapter(cls)
 
 
-def _field_type(cls: Any, path: tuple[Any, ...]) -> Any:
-    """The dataclass reached from ``cls`` by the field names of ``path`` (list / dict keys skipped)."""
-    tp: Any = cls
-    for part in path:
-        while typing.get_origin(tp) in (list, dict, typing.Union) or str(typing.get_origin(tp)) == "<class 'types.UnionType'>":
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            tp = args[-1] if args else Any
-        if not (dataclasses.is_dataclass(tp) and isinstance(part, str)):
-            continue
-        hints = typing.get_type_hints(tp, include_extras=False)
-        if part not in hints:
+def _strip(tp: Any) -> Any:
+    """``tp`` without ``Annotated`` metadata and without ``None`` in an optional."""
+    while True:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is Annotated:
+            tp = args[0]
+        elif (origin is typing.Union or str(origin) == "<class 'types.UnionType'>") and \
+                len([a for a in args if a is not type(None)]) == 1:
+            tp = next(a for a in args if a is not type(None))
+        else:
             return tp
-        tp = hints[part]
+
+
+def _field_at(cls: Any, loc: tuple[Any, ...]) -> Any:
+    """The declared type (``Annotated`` kept) reached from dataclass ``cls`` by ``loc``; None if unknown."""
+    tp: Any = cls
+    for part in loc:
+        base = _strip(tp)
+        if dataclasses.is_dataclass(base) and isinstance(part, str):
+            hints = typing.get_type_hints(base, include_extras=True)
+            if part not in hints:
+                return None
+            tp = hints[part]
+        elif typing.get_origin(base) is list and typing.get_args(base):
+            tp = typing.get_args(base)[0]
+        elif typing.get_origin(base) is dict and len(typing.get_args(base)) == 2:
+            tp = typing.get_args(base)[1]
+        else:
+            return None
     return tp
 
 
+def describe_type(tp: Any) -> str:
+    """What a field takes, in words: ``a whole number >= 1``, ``one of min, max``, ``a number or null``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Annotated:
+        bounds = [f"{sym} {getattr(m, attr)}" for m in args[1:]
+                  for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<=")) if getattr(m, attr, None) is not None]
+        return describe_type(args[0]) + (" " + " and ".join(bounds) if bounds else "")
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return " or ".join(describe_type(a) for a in args)
+    if origin is list:
+        return f"a list ({describe_type(args[0])} each)" if args else "a list"
+    if origin is dict or tp is dict or dataclasses.is_dataclass(tp):
+        return "a mapping"
+    names = {int: "a whole number", float: "a number", str: "text", bool: "true or false", type(None): "null"}
+    return names.get(tp, "any value" if tp is Any else getattr(tp, "__name__", str(tp)))
+
+
 def describe_validation_error(e: Any, cls: type, where: str = "") -> str:
-    """One line for the first problem of a pydantic ``ValidationError``: key, value, what is allowed."""
+    """One line for the first problem of a pydantic ``ValidationError``: key, what is allowed, the value."""
     err = e.errors(include_url=False)[0]
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    # pydantic reports the branch of a union (``int``, ``list[...]``) in the location: drop it
-    loc = tuple(x for x in loc if not (isinstance(x, str) and ("[" in x or x in ("int", "float", "str", "bool", "dict", "list", "none"))))
+    # drop pydantic's own location parts (union branches such as ``int`` or ``list[...]``, validators)
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and (
+        x.startswith("function-") or "[" in x or x in ("int", "float", "str", "bool", "dict", "list", "none"))))
     key = ".".join(([where] if where else []) + [str(x) for x in loc])
     value = err.get("input")
     if err["type"] == "unexpected_keyword_argument":
-        parent = _field_type(cls, loc[:-1])
+        parent = _strip(_field_at(cls, loc[:-1]))
         valid = ", ".join(f.name for f in dataclasses.fields(parent)) if dataclasses.is_dataclass(parent) else ""
         return f"unknown config key {key}" + (f"; valid: {valid}" if valid else "")
     if err["type"] in ("missing_argument", "missing"):
-        return f"config key {key} is required"
+        parent = ".".join(([where] if where else []) + [str(x) for x in loc[:-1]]) or cls.__name__
+        return f"{parent}: missing required key '{loc[-1]}'"
+    tp = _field_at(cls, loc)
+    allowed = describe_type(tp) if tp is not None else err["msg"][0].lower() + err["msg"][1:]
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"config key {key} = {shown}: {err['msg'][0].lower() + err['msg'][1:]}"
+    return f"{key}: expected {allowed}, got {shown}"
 
 
-# ----------------------------------------------------------------------------------------------
-# Dataclasses of the parts are added below by their owners (model, data, training).
 
 
-# --- model (owner: model engineer) ------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -315,7 +350,6 @@ class ModelConfig:
                 raise ConfigError(None, f"model.modalities.{m}: unknown modality slot; valid: ct, xray")
 
 
-# --- training (owner: training engineer; used by medmllm.training) ----------------------------
 
 
 @dataclasses.dataclass
@@ -323,7 +357,7 @@ class OptimConfig:
     """``train.optim``: optimiser, per-part learning rates, schedule, clipping, accumulation.
 
     ``lr_encoders`` / ``lr_connectors`` / ``lr_llm`` default to ``lr``. Unset keys take the stage's
-    defaults (``align`` uses lr 1e-3, ``instruct`` 2e-4, ``clinical`` 1e-4).
+    defaults (``align`` uses lr 1e-3, ``report`` and ``instruct`` 2e-4, ``clinical`` 1e-4).
     """
 
     __pydantic_config__ = STRICT
@@ -457,7 +491,6 @@ class TrainConfig:
     pretrain: EncoderPretrainConfig = dataclasses.field(default_factory=lambda: EncoderPretrainConfig())
 
 
-# --- data (owner: data-pipeline engineer; used by medmllm.data) --------------------------------
 
 
 @dataclasses.dataclass
@@ -545,7 +578,7 @@ class SyntheticSourceConfig:
     cases: PosInt
     seed: NonNegInt = 0
     cache_dir: str | None = None
-    workers: int | None = None
+    workers: PosInt | None = None
     xray_size: list[int] | None = None
     ct_shape: list[int] | None = None
     xray_depth: int | None = None
@@ -625,7 +658,6 @@ class DataConfig:
     transforms: TransformConfig = dataclasses.field(default_factory=TransformConfig)
 
 
-# --- encoder pretraining (owner: encoder-pretraining engineer; used by medmllm.training.encoder_stage)
 
 
 @dataclasses.dataclass

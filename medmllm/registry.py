@@ -89,17 +89,24 @@ class Registry:
 ENCODERS = Registry("encoder", ("medmllm.models.encoders", "medmllm.models.cnn_encoders"))
 CONNECTORS = Registry("connector", ("medmllm.models.connectors",))
 LLMS = Registry("llm", ("medmllm.models.llm",))
-FORMATS = Registry("format", ("medmllm.data.formats.llava", "medmllm.data.formats.mllm_bench", "medmllm.data.formats.mme",
-                              "medmllm.data.formats.p2med_dir", "medmllm.data.formats.scienceqa",
-                              "medmllm.data.formats.seed_bench", "medmllm.data.formats.iu_xray",
-                              "medmllm.data.formats.r2gen", "medmllm.data.formats.mimic_cxr",
-                              "medmllm.data.formats.chexpert_plus", "medmllm.data.formats.ct_rate",
-                              "medmllm.data.formats.hf_datasets"))
-BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.clinical", "medmllm.evaluation.benchmarks.mllm_bench",
-                                    "medmllm.evaluation.benchmarks.mme", "medmllm.evaluation.benchmarks.report",
-                                    "medmllm.evaluation.benchmarks.scienceqa", "medmllm.evaluation.benchmarks.seed_bench",
-                                    "medmllm.evaluation.benchmarks.encoder"))
-STAGES = Registry("stage", ("medmllm.training.stages", "medmllm.training.encoder_stage"))
+FORMATS = Registry("format", ("medmllm.data.formats.llava", "medmllm.data.formats.p2med_dir",
+                              "medmllm.data.formats.iu_xray", "medmllm.data.formats.r2gen",
+                              "medmllm.data.formats.mimic_cxr", "medmllm.data.formats.chexpert_plus",
+                              "medmllm.data.formats.ct_rate", "medmllm.data.formats.hf_datasets",
+                              "medmllm.evaluation.benchmarks.mllm_bench.convert",
+                              "medmllm.evaluation.benchmarks.mme.convert",
+                              "medmllm.evaluation.benchmarks.scienceqa.convert",
+                              "medmllm.evaluation.benchmarks.seed_bench.convert"))
+BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.clinical",
+                                    "medmllm.evaluation.benchmarks.mllm_bench.score",
+                                    "medmllm.evaluation.benchmarks.mme.score",
+                                    "medmllm.evaluation.benchmarks.report",
+                                    "medmllm.evaluation.benchmarks.scienceqa.score",
+                                    "medmllm.evaluation.benchmarks.seed_bench.score",
+                                    "medmllm.pretraining.benchmark"))
+STAGES = Registry("stage", ("medmllm.training.stages", "medmllm.pretraining.stage"))
+# Tokenizer corpora of the tiny LLM (``model.llm.corpus: {name: settings}``); not shown by ``medmllm info``.
+CORPORA = Registry("corpus", ("medmllm.data.synthetic.corpus",))
 
 ALL = {"encoders": ENCODERS, "connectors": CONNECTORS, "llms": LLMS, "formats": FORMATS,
        "benchmarks": BENCHMARKS, "stages": STAGES}

@@ -29,11 +29,10 @@ examples:
 """
 ORDER = 61
 
-FLAGS = {"method": "--method", "lang": "--lang", "protocol": "--protocol", "uncertain": "--uncertain",
-         "judge": "--judge", "judge_model": "--judge-model", "references": "--references"}
-
 
 def add_arguments(parser):
+    from medmllm.commands._benchmark_options import add_benchmark_options
+
     parser.add_argument("--checkpoint", required=True, metavar="DIR", help="export folder")
     parser.add_argument("--benchmark", required=True, metavar="NAME",
                         help="mme, seed-bench, scienceqa, mllm-bench, report, clinical, encoder")
@@ -42,8 +41,6 @@ def add_arguments(parser):
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N records of the benchmark")
     parser.add_argument("--batch-size", type=int, default=8, metavar="B", help="records per batch (default 8)")
     parser.add_argument("--split", metavar="S", help="only records of this split (train, val, test)")
-    parser.add_argument("--method", choices=("likelihood", "generation"),
-                        help="seed-bench: likelihood (official, default) or generation")
     parser.add_argument("--no-controls", action="store_true",
                         help="report/clinical: skip the shuffled-images and constant-normal controls")
     parser.add_argument("--seed", type=int, default=0, help="seed of the image shuffle control (default 0)")
@@ -56,16 +53,12 @@ def add_arguments(parser):
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="model dtype (default: export's)")
     parser.add_argument("--model", metavar="NAME", help="model name in the results (default: the export folder's name)")
-    parser.add_argument("--lang", choices=("en", "zh"), help="report: only records of this language; clinical: "
-                        "force one language")
-    parser.add_argument("--protocol", choices=("coco", "r2gen"),
-                        help="report/clinical: NLG text protocol (default coco)")
-    parser.add_argument("--uncertain", choices=("positive", "negative"),
-                        help="report/clinical: what uncertain findings count as (default positive)")
     parser.add_argument("--references", metavar="P.jsonl",
                         help="mllm-bench: the other model's answers to judge against")
-    parser.add_argument("--judge", metavar="SPEC", help="mllm-bench: http(s)://URL, hf:DIR or checkpoint:DIR")
-    parser.add_argument("--judge-model", metavar="NAME", help="mllm-bench: model name sent to the endpoint")
+    add_benchmark_options(parser, {"method": "seed-bench: likelihood (official, default) or generation",
+                                   "lang": "report: only records of this language; clinical: force one language",
+                                   "image_root": "mllm-bench: folder the judge reads the images from "
+                                                 "(default: the manifest's image root)"})
 
 
 def _generation(args):
@@ -77,15 +70,14 @@ def _generation(args):
 def run(args):
     from pathlib import Path
 
+    from medmllm.commands._benchmark_options import benchmark_options
     from medmllm.evaluation.evaluate import evaluate
 
-    options = {"method": args.method, "lang": args.lang, "protocol": args.protocol, "uncertain": args.uncertain,
-               "judge": args.judge, "judge_model": args.judge_model}
-    results = evaluate(args.checkpoint, args.benchmark, args.data, args.out, options=options, limit=args.limit,
-                       batch_size=args.batch_size, split=args.split, seed=args.seed,
+    results = evaluate(args.checkpoint, args.benchmark, args.data, args.out, options=benchmark_options(args),
+                       limit=args.limit, batch_size=args.batch_size, split=args.split, seed=args.seed,
                        controls=() if args.no_controls else None, generation=_generation(args), device=args.device,
                        dtype=args.dtype, references=args.references, model_name=args.model,
-                       progress=not args.quiet, flags=FLAGS)
+                       progress=not args.quiet)
     out = Path(args.out)
     counts = ""
     if "predicted" in results:

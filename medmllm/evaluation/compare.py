@@ -2,11 +2,12 @@
 
 Method (what ``medmllm compare A B`` prints):
 
-1. Both results must be of the same benchmark. Their per-sample files (``files.samples`` in the
-   results JSON) are grouped into resampling units (:meth:`Benchmark.unit`: a question, or an MME
-   image with its two questions) and paired by unit; only units present in both are used (the counts
-   of the others are reported). A paired unit whose reference answer differs is an error: the two
-   results are not on the same data.
+1. Both results must be of the same benchmark; it is rebuilt with the options A was scored with
+   (``options`` in the results: ``--protocol`` ...), and B is recomputed with them too. Their
+   per-sample files (``files.samples`` in the results JSON) are grouped into resampling units
+   (:meth:`Benchmark.unit`: a question, or an MME image with its two questions) and paired by unit;
+   only units present in both are used (the counts of the others are reported). A paired unit whose
+   reference answer differs is an error: the two results are not on the same data.
 2. Point estimate: every metric of B minus the same metric of A, both recomputed on the paired units
    with the benchmark's own aggregation (so the numbers equal the results when all units pair).
 3. ``n_boot`` times: draw units with replacement (the same draw for A and B: that is what makes the
@@ -143,14 +144,18 @@ def paired_bootstrap(benchmark: Any, samples_a: Sequence[dict[str, Any]], sample
 def compare_results(path_a: str | os.PathLike, path_b: str | os.PathLike, *, n_boot: int = 1000, seed: int = 0,
                     confidence: float = 0.95) -> dict[str, Any]:
     """Compare two results files (or folders holding ``results.json``) of the same benchmark."""
+    from medmllm.evaluation.benchmarks.lookup import build_benchmark
     from medmllm.evaluation.benchmarks.results import load_results
-    from medmllm.registry import BENCHMARKS
 
     res_a, pa = load_results(path_a)
     res_b, pb = load_results(path_b)
     if res_a["benchmark"] != res_b["benchmark"]:
         raise InputError(pb, f"benchmark {res_b['benchmark']!r} differs from {res_a['benchmark']!r} in {pa}")
-    benchmark = BENCHMARKS.build(res_a["benchmark"])
+    options = res_a.get("options") or {}
+    if (res_b.get("options") or {}) != options:
+        log.warning("B was scored with options %s, A with %s: both are recomputed with A's",
+                    res_b.get("options") or {}, options)
+    benchmark, _ = build_benchmark(res_a["benchmark"], options)
     try:
         out = paired_bootstrap(benchmark, load_samples(res_a, pa), load_samples(res_b, pb), n_boot=n_boot,
                                seed=seed, confidence=confidence)

@@ -11,14 +11,15 @@ controls and writes ``results.json``, ``results.md``, ``results.samples.jsonl`` 
 settings, seed). A rerun into the same folder must match it: predictions of two models or two
 methods are never mixed in one file.
 
-Benchmarks whose object has ``run_checkpoint(checkpoint, data, out_dir, **options)`` (the ``encoder``
-benchmark) evaluate the export themselves; see :mod:`medmllm.evaluation.benchmarks.base`.
+:func:`evaluate` knows no benchmark by name: what differs between benchmarks is what each declares
+(:mod:`medmllm.evaluation.benchmarks.base`): its answer length, methods, options, controls, whether
+scoring needs another model's answers (``--references``) and whether it evaluates the export itself
+(``run_checkpoint``, e.g. ``encoder``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -31,40 +32,6 @@ from medmllm.errors import InputError
 log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
-
-
-def _accepts(fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``kwargs`` that ``fn`` takes (all of it when ``fn`` has ``**kwargs``)."""
-    params = inspect.signature(fn).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return dict(kwargs)
-    names = {p.name for p in params}
-    return {k: v for k, v in kwargs.items() if k in names}
-
-
-def build_benchmark(name: str, options: dict[str, Any] | None = None,
-                    flags: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
-    """The registered benchmark ``name`` built with the options its constructor takes.
-
-    Returns:
-        ``(benchmark, rest)``: ``rest`` holds the given options the constructor does not take; a
-        benchmark with ``run_checkpoint`` may take them there, any other benchmark refuses them.
-
-    Raises:
-        ConfigError: unknown benchmark (the message lists the valid names).
-        InputError: an option the benchmark does not take (named by its flag from ``flags``).
-    """
-    from medmllm.registry import BENCHMARKS
-
-    cls, extra = BENCHMARKS.get(name)
-    given = {k: v for k, v in (options or {}).items() if v is not None}
-    taken = _accepts(cls, given)
-    rest = {k: v for k, v in given.items() if k not in taken}
-    hook = getattr(cls, "run_checkpoint", None)
-    refused = [k for k in rest if not callable(hook) or k not in _accepts(hook, rest)]
-    if refused:
-        raise InputError(None, f"{(flags or {}).get(refused[0], refused[0])} does not apply to {name}")
-    return cls(**extra, **taken), rest
 
 
 def describe_records(records: Sequence[dict[str, Any]]) -> str:
@@ -127,113 +94,107 @@ def evaluate(checkpoint: str | os.PathLike, benchmark: str, data: str | os.PathL
              options: dict[str, Any] | None = None, limit: int | None = None, batch_size: int = 8,
              split: str | None = None, seed: int = 0, controls: Sequence[str] | None = None,
              generation: dict[str, Any] | None = None, device: str | None = None, dtype: str | None = None,
-             references: str | os.PathLike | None = None, model_name: str | None = None, progress: bool = False,
-             flags: dict[str, str] | None = None) -> dict[str, Any]:
+             references: str | os.PathLike | None = None, model_name: str | None = None,
+             progress: bool = False) -> dict[str, Any]:
     """Run benchmark ``benchmark`` with the export ``checkpoint`` on the manifest ``data``; write ``out_dir``.
 
     Args:
         checkpoint: export folder (``medmllm train`` output or ``MedMLLM.save_pretrained``).
-        benchmark: registered name (``mme``, ``seed-bench``, ``scienceqa``, ``mllm-bench``, ``report``,
-            ``clinical``, ``encoder`` ...).
+        benchmark: registered name (``medmllm info`` lists them).
         data: manifest (``medmllm prepare`` / ``medmllm synth`` output).
         out_dir: output folder; a rerun resumes the predictions already in it.
-        options: benchmark options (``method`` for seed-bench; ``lang``/``protocol``/``uncertain`` for
-            report and clinical; ``judge``/``judge_model`` for mllm-bench).
+        options: benchmark options, as the benchmark declares them (``method`` for seed-bench;
+            ``lang``/``protocol``/``uncertain`` for report and clinical; ``judge``/``judge_model`` for
+            mllm-bench); None values count as not given.
         limit, batch_size, split, seed: records to use (first ``limit`` of ``split``), records per
             generation batch, seed of the shuffled-images control.
         controls: controls to run (None: all the benchmark declares; ``()``: none).
-        generation: generation settings (default ``max_new_tokens`` from
-            :data:`~medmllm.evaluation.predictor.DEFAULT_MAX_NEW_TOKENS`; greedy).
+        generation: generation settings (default ``max_new_tokens``: the benchmark's declaration;
+            greedy).
         device, dtype: where and in which dtype to run the model.
-        references: mllm-bench only: the other model's answers to judge against (without them the
-            answers are generated and not scored).
+        references: benchmarks that score against another model's answers (``needs_references``):
+            those answers (without them the answers are generated and not scored).
         model_name: the model's name in the results (default: :func:`default_model_name`).
         progress: show progress bars.
-        flags: option -> command-line flag, for error messages.
 
     Returns:
         The results dictionary written to ``out_dir/results.json`` plus ``resumed`` (predictions already
-        in ``out_dir``) and ``predicted`` (made now); for mllm-bench without references
-        ``{"benchmark", "scored": False, "predictions", "n", "resumed", "predicted"}``.
+        in ``out_dir``) and ``predicted`` (made now); without the references a ``needs_references``
+        benchmark needs, ``{"benchmark", "scored": False, "predictions", "n", "resumed", "predicted"}``.
 
     Raises:
         InputError: unknown benchmark, inapplicable option, missing/invalid manifest or export, a
             manifest without the benchmark's records, an ``out_dir`` of another run.
     """
     from medmllm.data.schema import image_root
+    from medmllm.evaluation.benchmarks.lookup import build_benchmark
     from medmllm.evaluation.benchmarks.runner import run_benchmark, run_predictions
-    from medmllm.evaluation.predictor import DEFAULT_MAX_NEW_TOKENS, CheckpointPredictor
+    from medmllm.evaluation.predictor import CheckpointPredictor
 
-    flags = flags or {}
-    opts = dict(options or {})
-    if benchmark == "mllm-bench" and opts.get("image_root") is None and Path(data).is_file():
-        opts["image_root"] = str(image_root(data))  # the judge may look at the question's image
     if batch_size < 1:
         raise InputError(None, f"batch size must be at least 1, got {batch_size}")
     if limit is not None and limit < 1:
         raise InputError(None, f"limit must be at least 1, got {limit}")
-    bench, rest = build_benchmark(benchmark, opts, flags)
+    bench, hook_options = build_benchmark(benchmark, options)
     out = Path(out_dir)
-    if callable(getattr(bench, "run_checkpoint", None)):
+    if bench.evaluates_checkpoint:
         run = dict(limit=limit, batch_size=batch_size, split=split, seed=seed, device=device, progress=progress,
-                   model=model_name, controls=None if controls is None else list(controls), **rest)
-        return _run_hook(bench, checkpoint, data, out, run)
-    _check_references(benchmark, references, opts, flags)
-    records, chosen = _records(bench, data, limit, split, opts, flags)
-    gen = {"max_new_tokens": DEFAULT_MAX_NEW_TOKENS.get(benchmark, 256), **(generation or {})}
+                   model=model_name, controls=None if controls is None else list(controls))
+        return _run_checkpoint(bench, checkpoint, data, out, {**run, **hook_options})
+    _check_references(bench, references)
+    records, chosen = _records(bench, data, limit, split, references is not None)
+    gen = {"max_new_tokens": bench.max_new_tokens, **(generation or {})}
     ident = export_identity(checkpoint)
     identity = {"benchmark": benchmark, "export": ident["hash"], "generation": gen, "seed": seed}
-    if benchmark == "seed-bench":  # the method changes the predictions themselves
-        bench.method = identity["method"] = getattr(bench, "method", None) or "likelihood"
+    if bench.methods:  # the method changes the predictions themselves
+        bench.method = identity["method"] = bench.method or bench.methods[0]
     out.mkdir(parents=True, exist_ok=True)
     check_run_identity(out, identity)
     pred_path = out / "predictions.jsonl"
     counts = {"resumed": _done_count(pred_path, {r["id"] for r in chosen})}
     counts["predicted"] = len(chosen) - counts["resumed"]
-    predictor = CheckpointPredictor.load(checkpoint, image_root=image_root(data), device=device, dtype=dtype, **gen)
+    root = image_root(data)
+    predictor = CheckpointPredictor.load(checkpoint, image_root=root, device=device, dtype=dtype, **gen)
     name = model_name or default_model_name(checkpoint)
-    if benchmark != "mllm-bench":
+    bench.bind(out / "results.json", root)
+    if not bench.needs_references:
         results = run_benchmark(bench, records, predictor, out, model=name, data=str(data), batch_size=batch_size,
                                 limit=limit, split=split, seed=seed, controls=controls,
-                                config={"export": ident, "generation": gen, "options": opts}, progress=progress)
+                                config={"export": ident, "generation": gen, "options": dict(options or {})},
+                                progress=progress)
         return {**results, **counts}
     run_predictions(bench, chosen, predictor, pred_path, batch_size=batch_size, progress=progress)
     if references is None:
-        log.info("mllm-bench answers written to %s; judge them with --references", pred_path)
+        log.info("%s answers written to %s; score them with --references", benchmark, pred_path)
         return {"benchmark": benchmark, "scored": False, "predictions": str(pred_path), "n": len(chosen), **counts}
     from medmllm.evaluation.benchmarks.results import score_file
 
-    if getattr(bench, "cache", None) is None:
-        bench.cache = out / "results.judgments.jsonl"  # judgments are reused by a rerun
     return {**score_file(bench, pred_path, out / "results.json", references=references, model=name), **counts}
 
 
-def _run_hook(bench: Any, checkpoint: str | os.PathLike, data: str | os.PathLike, out: Path,
-              run: dict[str, Any]) -> dict[str, Any]:
-    """Call a benchmark's ``run_checkpoint`` with the settings it takes (None values dropped)."""
+def _run_checkpoint(bench: Any, checkpoint: str | os.PathLike, data: str | os.PathLike, out: Path,
+                    kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Call the ``run_checkpoint`` of a benchmark that evaluates the export itself (None values dropped)."""
     for p, what in ((checkpoint, "checkpoint"), (data, "data")):
         if not Path(p).exists():
             raise InputError(p, f"{what} not found")
-    run = {k: v for k, v in run.items() if v is not None}
-    log.info("%s evaluates the checkpoint itself (run_checkpoint)", type(bench).__name__)
-    return bench.run_checkpoint(checkpoint, data, out, **_accepts(bench.run_checkpoint, run))
+    log.info("%s evaluates the checkpoint itself (run_checkpoint)", bench.name)
+    return bench.run_checkpoint(checkpoint, data, out, **{k: v for k, v in kwargs.items() if v is not None})
 
 
-def _check_references(benchmark: str, references: str | os.PathLike | None, opts: dict[str, Any],
-                      flags: dict[str, str]) -> None:
+def _check_references(bench: Any, references: str | os.PathLike | None) -> None:
+    from medmllm.evaluation.benchmarks.lookup import benchmarks_where
+
     if references is None:
         return
-    flag = flags.get("references", "references")
-    if benchmark != "mllm-bench":
-        raise InputError(None, f"{flag} applies to mllm-bench only")
+    if not bench.needs_references:
+        raise InputError(None, f"--references applies to {', '.join(benchmarks_where('needs_references'))} only")
     if not Path(references).is_file():
         raise InputError(references, "references file not found")
-    if opts.get("judge") is None:
-        raise InputError(None, f"judging against {flag} needs {flags.get('judge', 'a judge')}")
 
 
-def _records(bench: Any, data: str | os.PathLike, limit: int | None, split: str | None, opts: dict[str, Any],
-             flags: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _records(bench: Any, data: str | os.PathLike, limit: int | None, split: str | None,
+             references: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The manifest's records and the ones the benchmark will run; a manifest without them is an error."""
     from medmllm.data.schema import read_manifest
     from medmllm.evaluation.benchmarks.runner import select_records
@@ -244,11 +205,7 @@ def _records(bench: Any, data: str | os.PathLike, limit: int | None, split: str 
         where = f" of split '{split}'" if split else ""
         raise InputError(data, f"no {bench.name} records{where} in this manifest (it holds: "
                                f"{describe_records(records)})")
-    if bench.name == "report" and opts.get("lang") is None:
-        from medmllm.evaluation.benchmarks.report import record_lang
-
-        langs = sorted({record_lang(r) for r in chosen})
-        if len(langs) > 1:
-            raise InputError(data, f"report records in several languages ({', '.join(langs)}): pick one with "
-                                   f"{flags.get('lang', 'lang')}")
+    problem = bench.preflight(chosen, references)
+    if problem:
+        raise InputError(None, problem)
     return records, chosen

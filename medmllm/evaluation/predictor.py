@@ -24,11 +24,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_NEW_TOKENS: dict[str, int] = {"mme": 16, "seed-bench": 16, "scienceqa": 32, "mllm-bench": 512,
-                                          "report": 256, "clinical": 256}
-"""New-token limit of each benchmark's answers when the user gives none (short answers are enough for
-the yes/no and letter benchmarks; reports need room)."""
-
 
 class CheckpointPredictor:
     """A :class:`medmllm.inference.Predictor` behind the runner's predictor interface.

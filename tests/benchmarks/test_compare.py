@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from medmllm.evaluation.benchmarks.scienceqa import ScienceQA
+from medmllm.evaluation.benchmarks.scienceqa.score import ScienceQA
 from medmllm.evaluation.compare import flatten_metrics, paired_bootstrap
 
 
@@ -89,3 +89,27 @@ def test_cli_compare_refuses_different_benchmarks(cli, tmp_path, jsonl):
     assert r.code == 2 and "m.json: benchmark 'mme' differs from 'scienceqa'" in r.err
     r = cli("compare", tmp_path / "a.json", tmp_path / "a.json", "--n-boot", "0")
     assert r.code == 2 and "--n-boot must be at least 1" in r.err
+
+
+def test_compare_recomputes_with_the_options_the_results_were_scored_with(cli, tmp_path, jsonl):
+    refs = ["右肺下叶实变。", "心影增大。", "右侧胸腔积液。", "双肺未见异常。"]
+    preds = {"a": ["疑似右肺下叶实变。", "心影增大。", "考虑右侧胸腔积液。", "双肺未见异常。"],
+             "b": ["右肺下叶实变。", "双肺未见异常。", "右侧胸腔积液。", "双肺未见异常。"]}
+    res = {}
+    for name, texts in preds.items():
+        jsonl.write(tmp_path / f"{name}.jsonl", [{"id": str(i), "prediction": p, "reference": r}
+                                                for i, (p, r) in enumerate(zip(texts, refs))])
+        r = cli("score-benchmark", "report", "--predictions", tmp_path / f"{name}.jsonl", "--out",
+                tmp_path / f"{name}.json", "--lang", "zh", "--protocol", "r2gen", "--uncertain", "negative", "--no-plots")
+        assert r.code == 0, r
+        res[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert res["a"]["options"] == {"lang": "zh", "protocol": "r2gen", "uncertain": "negative"}
+    r = cli("compare", tmp_path / "a.json", tmp_path / "b.json", "--n-boot", "20", "--json")
+    assert r.code == 0, r
+    m = json.loads(r.out)["metrics"]
+    f1 = m["clinical.findings.macro.f1"]  # A's two hedged findings count as negative, as they were scored
+    assert (f1["a"], f1["b"]) == (res["a"]["clinical"]["findings"]["macro"]["f1"],
+                                  res["b"]["clinical"]["findings"]["macro"]["f1"])
+    assert f1["a"] < f1["b"]
+    for side in ("a", "b"):
+        assert m["bleu_4"][side] == pytest.approx(res[side]["bleu_4"])

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from medmllm.data.schema import new_record, write_manifest
+from medmllm.evaluation.benchmarks.base import Benchmark
+from medmllm.evaluation.benchmarks.options import Option
 
 
 def mme_manifest(path, n=2):
@@ -73,25 +75,31 @@ def test_out_dir_of_another_run_is_refused(tmp_path):
         check_run_identity(out, {"benchmark": "mme"})
 
 
-class CheckpointScorer:
+LANG = Option("lang", "prompt language", choices=("en", "zh"))
+
+
+class CheckpointScorer(Benchmark):
     """A benchmark that evaluates the checkpoint itself (like the encoder benchmark)."""
 
+    name = "probe"
+    evaluates_checkpoint = True
+    options = (LANG,)
     calls = []
 
-    def __init__(self, lang=None):
-        self.lang = lang
-
-    def run_checkpoint(self, checkpoint, data, out_dir, *, limit=None, split=None, seed=0):
-        self.calls.append((str(checkpoint), str(data), out_dir.name, limit, split, seed, self.lang))
+    def run_checkpoint(self, checkpoint, data, out_dir, *, limit=None, split=None, seed=0, lang=None, **settings):
+        self.calls.append((str(checkpoint), str(data), out_dir.name, limit, split, seed, lang))
         results = {"benchmark": "probe", "n": 3, "accuracy": 0.5}
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "results.json").write_text(json.dumps(results))
         return results
 
 
-class AnyOptions:
-    """A hook benchmark without constructor options that takes every setting in ``**options``."""
+class AnyOptions(Benchmark):
+    """A hook benchmark that records every keyword it is given."""
 
+    name = "probe2"
+    evaluates_checkpoint = True
+    options = (LANG,)
     calls = []
 
     def run_checkpoint(self, checkpoint, data, out_dir, **options):
@@ -111,14 +119,14 @@ def test_run_checkpoint_hook_replaces_the_runner(tmp_path, cli, monkeypatch):
     r = cli("evaluate", "--checkpoint", ck, "--benchmark", "probe", "--data", data, "--out", tmp_path / "p",
             "--limit", "5", "--split", "test", "--seed", "3", "--lang", "zh", "--quiet")
     assert r.code == 0, r
-    # only the settings its signature names are passed (no batch_size/device/progress)
+    # the declared option reaches run_checkpoint with the settings
     assert CheckpointScorer.calls == [(str(ck), str(data), "p", 5, "test", 3, "zh")]
     assert "wrote" in r.out and "n = 3" in r.out
     one_line(cli("evaluate", "--checkpoint", tmp_path / "nope", "--benchmark", "probe", "--data", data,
                  "--out", tmp_path / "q"), "nope: checkpoint not found")
     one_line(cli("evaluate", "--checkpoint", ck, "--benchmark", "probe", "--data", data, "--out", tmp_path / "q",
                  "--method", "likelihood"), "--method does not apply to probe")
-    # options the constructor does not take go to run_checkpoint; settings left at None are not passed
+    # declared options go to run_checkpoint; settings left at None are not passed
     monkeypatch.setitem(BENCHMARKS._entries, "probe2", AnyOptions)
     r = cli("evaluate", "--checkpoint", ck, "--benchmark", "probe2", "--data", data, "--out", tmp_path / "p2",
             "--lang", "zh", "--no-controls", "--model", "enc-v1", "--quiet")

@@ -62,7 +62,7 @@ def test_mllm_bench_answers_then_judged_both_orders(tmp_path, cli, tiny_exports,
 
 @pytest.mark.slow
 def test_load_predictor_is_the_runner_and_judge_view_of_an_export(tmp_path, tiny_exports, brightness):
-    from medmllm.evaluation.benchmarks.judges import PredictorJudge, make_judge
+    from medmllm.evaluation.benchmarks.mllm_bench.judges import PredictorJudge, make_judge
     from medmllm.evaluation.predictor import CheckpointPredictor
     from medmllm.inference import Predictor, load_predictor
 

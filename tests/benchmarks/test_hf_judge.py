@@ -3,8 +3,8 @@
 import pytest
 
 from medmllm.errors import InputError
-from medmllm.evaluation.benchmarks.judges import HFJudge, PredictorJudge, make_judge
-from medmllm.evaluation.benchmarks.mllm_bench import MLLMBench
+from medmllm.evaluation.benchmarks.mllm_bench.judges import HFJudge, PredictorJudge, make_judge
+from medmllm.evaluation.benchmarks.mllm_bench.score import MLLMBench
 
 
 @pytest.mark.slow  # ~8-11 s: imports transformers and trains a tiny tokenizer

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from medmllm.errors import InputError
-from medmllm.evaluation.benchmarks.judges import OpenAIJudge
-from medmllm.evaluation.benchmarks.mllm_bench import MLLMBench, combine, parse_verdict
+from medmllm.evaluation.benchmarks.mllm_bench.judges import OpenAIJudge
+from medmllm.evaluation.benchmarks.mllm_bench.score import MLLMBench, combine, parse_verdict
 
 ANSWERS = re.compile(r"\[Question\]\n(.*?)\n\n\[Answer A\]\n(.*?)\n\n\[Answer B\]\n(.*?)\n\n", re.S)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from medmllm.errors import InputError
-from medmllm.evaluation.benchmarks.mme import MME, parse_yes_no
+from medmllm.evaluation.benchmarks.mme.score import MME, parse_yes_no
 
 
 @pytest.mark.parametrize("text,expected", [

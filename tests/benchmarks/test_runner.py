@@ -3,7 +3,7 @@
 import pytest
 
 from medmllm.errors import ConfigError, InputError
-from medmllm.evaluation.benchmarks.mme import MME
+from medmllm.evaluation.benchmarks.mme.score import MME
 from medmllm.evaluation.benchmarks.runner import load_done, run_benchmark, run_predictions, shuffle_images
 
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from medmllm.evaluation.benchmarks.base import extract_letter
-from medmllm.evaluation.benchmarks.scienceqa import ScienceQA
+from medmllm.evaluation.benchmarks.mcq import extract_letter
+from medmllm.evaluation.benchmarks.scienceqa.score import ScienceQA
 
 
 @pytest.mark.parametrize("text,n,expected", [

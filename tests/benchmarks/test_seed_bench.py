@@ -5,7 +5,7 @@ import json
 import pytest
 
 from medmllm.errors import InputError
-from medmllm.evaluation.benchmarks.seed_bench import SeedBench, likelihood_record
+from medmllm.evaluation.benchmarks.seed_bench.score import SeedBench, likelihood_record
 
 
 def gen_rows():

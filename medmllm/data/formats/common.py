@@ -2,7 +2,8 @@
 
 A converter is a function registered in :data:`medmllm.registry.FORMATS` that takes the source path
 and keyword-only options and returns a :class:`Conversion`: the records plus a count of every
-sample it skipped, grouped by reason, so nothing is ever dropped silently.
+sample it skipped, grouped by reason, so nothing is ever dropped silently. The converters of the
+general benchmarks live beside their scorers (``medmllm/evaluation/benchmarks/<name>/convert.py``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from medmllm.errors import InputError
 
 log = logging.getLogger(__name__)
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-MCQ_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 XRAY = PLACEHOLDERS["xray"]
 CT = PLACEHOLDERS["ct"]
 MAX_EXAMPLES = 3
@@ -135,18 +134,6 @@ def images_ok(conv: Conversion, root: Path, paths: list[str], sample_id: str, ch
             conv.skip(why, sample_id)
             return False
     return True
-
-
-def mcq_prompt(question: str, choices: list[str], *, hint: str | None = None, has_image: bool) -> str:
-    """The multiple-choice prompt of INTERFACES.md: image, context, question, lettered options, rule."""
-    parts = []
-    if hint:
-        parts.append(f"Context: {hint.strip()}")
-    parts.append(question.strip())
-    parts.extend(f"{LETTERS[i]}. {str(c).strip()}" for i, c in enumerate(choices))
-    parts.append(MCQ_INSTRUCTION)
-    body = "\n".join(parts)
-    return f"{XRAY}\n{body}" if has_image else body
 
 
 def user_turn(content: str) -> list[dict[str, str]]:

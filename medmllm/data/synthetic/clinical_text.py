@@ -10,7 +10,7 @@ from typing import Any
 
 from medmllm.findings import describe
 
-from .sampling import Finding
+from .population import Finding
 
 _LOBE = {"en": {"RUL": "right upper lobe", "RML": "right middle lobe", "RLL": "right lower lobe",
                 "LUL": "left upper lobe", "LLL": "left lower lobe"},

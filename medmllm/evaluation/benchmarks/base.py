@@ -1,4 +1,4 @@
-"""The benchmark protocol shared by every scorer, and the letter extraction of multiple-choice answers.
+"""The benchmark protocol: what every scorer implements and what it declares about itself.
 
 A benchmark turns prediction rows (JSON objects, one per line of a predictions file) into metrics in
 three steps, each a method a subclass may override:
@@ -14,69 +14,32 @@ Resampling unit: :meth:`Benchmark.unit` names the group of samples that must be 
 (an MME image with its two questions); a bootstrap draw stores a fresh name in ``_unit`` so that a unit
 drawn twice counts twice.
 
-Benchmarks that evaluate a checkpoint directly (hook of ``medmllm evaluate``): most benchmarks score
-predictions, and ``medmllm evaluate`` makes those with the generic runner
-(:func:`medmllm.evaluation.benchmarks.runner.run_benchmark`). A benchmark that needs the model itself
-rather than its answers (the ``encoder`` benchmark: retrieval / zero-shot / probes on the encoder's
-features) defines ``run_checkpoint(checkpoint, data, out_dir, **options)`` on its registered object
-(see :class:`CheckpointBenchmark`); :func:`medmllm.evaluation.evaluate.evaluate` then builds the object
-with the options it takes, checks that ``checkpoint`` and ``data`` exist, and calls it instead of the
-runner. ``options`` are the run settings that were given (not None): ``limit``, ``batch_size``,
-``split``, ``seed``, ``device``, ``progress``, ``model`` (the name for the results), ``controls`` (a
-list; empty for ``--no-controls``), plus the benchmark options (``lang`` ...) that the constructor does
-not take. Only those the method's signature names are passed (all of them when it takes
-``**options``); a benchmark option it cannot take is refused. ``checkpoint`` and ``data`` are passed as
-given, ``out_dir`` as a :class:`~pathlib.Path`. The method writes ``out_dir/results.json`` (and
-``results.md``, plots) with :mod:`.results` and returns the results dictionary; bad input raises
-``InputError``.
+Declarations: the class attributes ``max_new_tokens``, ``methods``, ``options``, ``controls``,
+``needs_references`` and ``evaluates_checkpoint`` (documented on :class:`Benchmark`) say what a
+benchmark needs; :func:`medmllm.evaluation.evaluate.evaluate` reads them and knows no benchmark by name.
+
+Benchmarks that evaluate the checkpoint itself (``evaluates_checkpoint = True``, e.g. ``encoder``:
+retrieval / zero-shot / probes on the encoder's features) implement
+``run_checkpoint(checkpoint, data, out_dir, **kwargs)`` instead of being run by
+:func:`medmllm.evaluation.benchmarks.runner.run_benchmark`. ``evaluate`` builds them without options,
+checks that ``checkpoint`` and ``data`` exist and passes as keywords the run settings that were given
+(not None) -- ``limit``, ``batch_size``, ``split``, ``seed``, ``device``, ``progress``, ``model`` (the
+name for the results), ``controls`` (a list; empty for ``--no-controls``) -- plus the declared options
+that were given. ``checkpoint`` and ``data`` are passed as given, ``out_dir`` as a
+:class:`~pathlib.Path`. The method writes ``out_dir/results.json`` (and ``results.md``, plots) with
+:mod:`.results` and returns the results dictionary; bad input raises ``InputError``.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Protocol, Sequence
 
 from medmllm.errors import InputError
-
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-_BARE = re.compile(r"\(?([A-Z])\)?\.?")
-_LEADING = re.compile(r"(?:([A-Z])\.|\(([A-Z])\))\s")
-_ANSWER_IS = re.compile(r"(?i:the answer is)\s*:?\s*\(?([A-Z])\)?(?![A-Za-z0-9])")
-
-
-def extract_letter(text: Any, n_choices: int | None = None) -> str | None:
-    """The option letter a free-text answer gives, or None when it gives none unambiguously.
-
-    Accepted forms (after stripping surrounding whitespace): a bare letter ``B``; ``B.``; ``(B)``;
-    a letter followed by its option text (``B. Paris``, ``(B) Paris``); and ``The answer is B.``
-    anywhere in the text (``the answer is (B)`` too; if it names two different letters the answer
-    is ambiguous). Letters are upper case only, as in the official ScienceQA/LLaVA scripts; a
-    letter past the number of choices is not an answer.
-
-    Args:
-        text: the model's answer.
-        n_choices: number of options (letters ``A`` .. ``A + n - 1`` are valid), or None for any.
-    """
-    if not isinstance(text, str):
-        return None
-    t = text.strip()
-    valid = LETTERS[:n_choices] if n_choices else LETTERS
-    letter: str | None = None
-    m = _BARE.fullmatch(t)
-    if m:
-        letter = m.group(1)
-    else:
-        m = _LEADING.match(t)
-        if m:
-            letter = m.group(1) or m.group(2)
-        else:
-            found = set(_ANSWER_IS.findall(t))
-            if len(found) == 1:
-                letter = found.pop()
-    return letter if letter is not None and letter in valid else None
+from medmllm.evaluation.benchmarks.options import Option, flag_of, method_option
+from medmllm.evaluation.benchmarks.references import join_references
 
 
 class Predictor(Protocol):
@@ -90,16 +53,6 @@ class Predictor(Protocol):
     def generate(self, batch: list[dict[str, Any]]) -> list[str]: ...
 
     def choice_losses(self, record: dict[str, Any], choices: list[str]) -> list[float]: ...
-
-
-class CheckpointBenchmark(Protocol):
-    """A benchmark that evaluates an export folder itself (see the module docstring).
-
-    ``medmllm evaluate --benchmark NAME`` calls ``run_checkpoint`` instead of generating predictions
-    when the registered object has it.
-    """
-
-    def run_checkpoint(self, checkpoint: str, data: str, out_dir: Any, **options: Any) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -122,15 +75,22 @@ class Breakdown:
     plot: int | None = None
     item: str = "item"
     xlim: tuple[float, float] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Benchmark:
     """Base class of the benchmark scorers (see the module docstring for the protocol).
 
     Subclasses set ``name`` (registry name), ``rule`` (the scoring rule in one sentence, written into
-    results), ``row_fields`` (required row fields), ``key_fields`` (fields that identify a row) and
-    implement :meth:`annotate` and :meth:`aggregate`.
+    results), ``row_fields`` (required row fields), ``key_fields`` (fields that identify a row), the
+    declarations they differ in, and implement :meth:`annotate` and :meth:`aggregate`.
+
+    Args:
+        **options: values of the declared options (:meth:`declared_options`); each becomes an
+            attribute of the same name, the option's default when not given or None.
+
+    Raises:
+        InputError: an option the benchmark does not declare (named by its flag), a value outside
+            the option's choices.
     """
 
     name: ClassVar[str] = ""
@@ -138,10 +98,51 @@ class Benchmark:
     row_fields: ClassVar[tuple[str, ...]] = ()
     key_fields: ClassVar[tuple[str, ...]] = ("id",)
     unit_fields: ClassVar[tuple[str, ...]] = ()
-    controls: ClassVar[tuple[str, ...]] = ()
-    scale: ClassVar[str] = "percent"
 
-    # ----------------------------------------------------------------- rows
+    max_new_tokens: ClassVar[int] = 256
+    """Answer length limit of ``medmllm evaluate`` when the user gives none."""
+    methods: ClassVar[tuple[str, ...]] = ()
+    """Ways to make the predictions, the official one (evaluate's default) first; adds option ``method``."""
+    options: ClassVar[tuple[Option, ...]] = ()
+    """The options the constructor takes (``method`` comes from ``methods``)."""
+    controls: ClassVar[tuple[str, ...]] = ()
+    """Control runs on the same records (``shuffled_images``, ``constant_normal``; see :mod:`.runner`)."""
+    needs_references: ClassVar[bool] = False
+    """Scoring compares with another model's answers (``--references``); without them evaluate only answers."""
+    evaluates_checkpoint: ClassVar[bool] = False
+    """The benchmark runs the checkpoint itself (:meth:`run_checkpoint`) instead of scoring its answers."""
+
+    method: str | None = None
+
+    def __init__(self, **options: Any):
+        given = self.check_options(options)
+        for opt in self.declared_options():
+            value = given.get(opt.name)
+            setattr(self, opt.name, opt.default if value is None else value)
+
+    @classmethod
+    def declared_options(cls) -> tuple[Option, ...]:
+        """``options``, preceded by ``method`` when the benchmark has ``methods``."""
+        return ((method_option(cls.methods),) if cls.methods else ()) + tuple(cls.options)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The given options (None values dropped), each checked against its declaration.
+
+        Raises:
+            InputError: ``--flag does not apply to NAME`` for an undeclared option; a value outside
+                the choices.
+        """
+        declared = {o.name: o for o in cls.declared_options()}
+        out = {}
+        for key, value in options.items():
+            if value is None:
+                continue
+            if key not in declared:
+                raise InputError(None, f"{flag_of(key)} does not apply to {cls.name}")
+            out[key] = declared[key].check(value)
+        return out
+
     def accepts(self, record: dict[str, Any]) -> bool:
         """Whether a manifest record belongs to this benchmark (default: ``meta.benchmark == name``)."""
         return (record.get("meta") or {}).get("benchmark") == self.name
@@ -181,23 +182,6 @@ class Benchmark:
         """
         return self.aggregate
 
-    def _template_index(self, references: list[tuple[int, dict[str, Any]]]) -> tuple[dict, dict]:
-        by_id: dict[Any, dict[str, Any]] = {}
-        by_key: dict[tuple, dict[str, Any]] = {}
-        for _, ref in references:
-            if "messages" in ref:  # a manifest record
-                if not self.accepts(ref):
-                    continue
-                tmpl = {"id": ref.get("id"), **self.row_from_record(ref)}
-            else:
-                tmpl = dict(ref)
-            if tmpl.get("id") is not None:
-                by_id[tmpl["id"]] = tmpl
-            k = self.key(tmpl)
-            if all(v is not None for v in k):
-                by_key[k] = tmpl
-        return by_id, by_key
-
     def prepare(self, raw: list[tuple[int, dict[str, Any]]], where: str,
                 references: list[tuple[int, dict[str, Any]]] | None = None,
                 references_where: str | None = None) -> tuple[list[dict[str, Any]], int]:
@@ -217,27 +201,8 @@ class Benchmark:
         Raises:
             InputError: a missing or invalid field, a duplicate row, a row absent from the references.
         """
-        skipped = 0
-        rows = raw
-        if references is not None:
-            by_id, by_key = self._template_index(references)
-            if not by_id and not by_key:
-                raise InputError(references_where, f"no {self.name} references found")
-            used: set[int] = set()
-            rows = []
-            for n, row in raw:
-                tmpl = by_id.get(row["id"]) if row.get("id") is not None else None
-                if tmpl is None:
-                    tmpl = by_key.get(self.key(row))
-                if tmpl is None:
-                    ident = row.get("id", self.key(row))
-                    raise InputError(where, f"line {n}: {ident!r} is not in the references")
-                if "answer" in row and "answer" in tmpl and row["answer"] != tmpl["answer"]:
-                    raise InputError(where, f"line {n}: answer {row['answer']!r} differs from the "
-                                            f"references' {tmpl['answer']!r}")
-                used.add(id(tmpl))
-                rows.append((n, {**tmpl, **row}))
-            skipped += len({id(t) for t in list(by_id.values()) + list(by_key.values())} - used)
+        rows, skipped = (raw, 0) if references is None else join_references(self, raw, where, references,
+                                                                             references_where)
         samples: list[dict[str, Any]] = []
         seen: dict[tuple, int] = {}
         for n, row in rows:
@@ -267,7 +232,6 @@ class Benchmark:
         samples, skipped = self.prepare(raw, "<rows>", refs, "<references>")
         return {**self.aggregate(samples), "n": len(samples), "skipped": skipped}
 
-    # --------------------------------------------------------- presentation
     def headline(self, results: dict[str, Any]) -> dict[str, Any]:
         """Columns of the one-line-per-model table in results.md."""
         raise NotImplementedError
@@ -276,7 +240,6 @@ class Benchmark:
         """Per-item tables (and plots) of a result."""
         return []
 
-    # -------------------------------------------------------------- running
     def predict(self, predictor: Predictor, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Prediction fields (at least ``prediction``) for a batch of records (default: generation).
 
@@ -291,6 +254,31 @@ class Benchmark:
         """The answer of the constant-normal control for a record (benchmarks with controls)."""
         raise NotImplementedError(f"{self.name} has no constant control")
 
+    def preflight(self, records: Sequence[dict[str, Any]], references: bool) -> str | None:
+        """A problem that would stop this run, found before any model is loaded, or None.
+
+        Args:
+            records: the manifest records the run will predict.
+            references: whether the answers will be scored against ``--references``.
+        """
+        return None
+
+    def bind(self, results: Path, image_root: Path | None = None) -> None:
+        """Tell the benchmark where this run's results go and where its rows' images are.
+
+        ``evaluate`` and ``score-benchmark`` call it before scoring; a benchmark that keeps side files
+        beside the results (mllm-bench's judgments) or looks at images (its judge) takes them from
+        here. Default: nothing.
+
+        Args:
+            results: the results JSON about to be written.
+            image_root: the folder the rows' image paths are relative to (the manifest's), if known.
+        """
+
+    def run_checkpoint(self, checkpoint: str, data: str, out_dir: Path, **kwargs: Any) -> dict[str, Any]:
+        """Evaluate the checkpoint itself (``evaluates_checkpoint`` benchmarks; see the module docstring)."""
+        raise NotImplementedError(f"{self.name} scores answers; it does not evaluate a checkpoint itself")
+
 
 def prompt_record(record: dict[str, Any]) -> dict[str, Any]:
     """The record without its trailing assistant turn(s): what the model is asked."""
@@ -298,11 +286,6 @@ def prompt_record(record: dict[str, Any]) -> dict[str, Any]:
     while msgs and msgs[-1].get("role") == "assistant":
         msgs.pop()
     return record if len(msgs) == len(record.get("messages") or []) else {**record, "messages": msgs}
-
-
-def count_true(samples: Sequence[dict[str, Any]], key: str) -> int:
-    """How many samples have a truthy ``key``."""
-    return sum(1 for s in samples if s.get(key))
 
 
 def percent(num: float, den: float) -> float | None:

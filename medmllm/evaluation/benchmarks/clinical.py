@@ -27,8 +27,9 @@ from typing import Any, Callable, Sequence
 
 from medmllm.errors import InputError
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown
-from medmllm.evaluation.benchmarks.report import (NORMAL_REPORT, Report, fast_report_metrics, label_breakdowns,
-                                                  record_lang, reference_text)
+from medmllm.evaluation.benchmarks.options import Option
+from medmllm.evaluation.benchmarks.report import (LANGS, NORMAL_REPORT, PROTOCOL, UNCERTAIN, Report,
+                                                  fast_report_metrics, label_breakdowns, record_lang, reference_text)
 from medmllm.evaluation.benchmarks.runner import CONTROLS
 from medmllm.registry import BENCHMARKS
 
@@ -71,10 +72,15 @@ class Clinical(Benchmark):
     row_fields = ("id", "task", "prediction", "reference")
     key_fields = ("id",)
     controls = CONTROLS
-    scale = "fraction"
+    options = (Option("lang", "force one language for all rows (default: each row's)", choices=LANGS),
+               PROTOCOL, UNCERTAIN)
 
-    def __init__(self, lang: str | None = None, protocol: str = "coco", uncertain: str = "positive"):
-        self.lang, self.protocol, self.uncertain = lang, protocol, uncertain
+    lang: str | None
+    protocol: str
+    uncertain: str
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
         self._reports: dict[str, Report] = {}
 
     @property

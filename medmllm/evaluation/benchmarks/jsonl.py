@@ -1,7 +1,7 @@
 """Reading and writing the JSONL files of benchmark runs (predictions, per-sample scores).
 
-Every reader error names the file and the line. Writers are atomic: a temporary file in the same
-folder is renamed into place, so a crash never leaves half a file.
+Every reader error names the file and the line. :func:`dumps_rows` gives the text that the results
+writer (:mod:`.results`) writes atomically.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from medmllm.errors import InputError
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown
+from medmllm.evaluation.benchmarks.options import Option
 from medmllm.evaluation.benchmarks.runner import CONTROLS
 from medmllm.registry import BENCHMARKS
 
@@ -30,6 +31,10 @@ NORMAL_REPORT = {
     "zh": "所见：双肺纹理清晰，未见实变影，未见胸腔积液及气胸，心影大小正常。印象：心肺未见明显异常。",
 }
 _HEADERS = {"en": ("Findings: ", "Impression: "), "zh": ("所见：", "印象：")}
+LANGS = ("en", "zh")
+PROTOCOL = Option("protocol", "text preparation before the NLG metrics", choices=("coco", "r2gen"), default="coco")
+UNCERTAIN = Option("uncertain", "what uncertain findings count as in clinical efficacy",
+                   choices=("positive", "negative"), default="positive")
 PER_SAMPLE = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider", "pred_findings", "ref_findings",
               "ref_labels_source", "pred_chexpert", "ref_chexpert")
 
@@ -77,11 +82,13 @@ class Report(Benchmark):
     row_fields = ("id", "prediction", "reference")
     key_fields = ("id",)
     controls = CONTROLS
-    scale = "fraction"
+    options = (Option("lang", "only reports of this language (default: the rows' one language)", choices=LANGS),
+               PROTOCOL, UNCERTAIN)
 
-    def __init__(self, lang: str | None = None, protocol: str = "coco", uncertain: str = "positive"):
-        self.lang, self.protocol, self.uncertain = lang, protocol, uncertain
-        self._memo: tuple[str, Any] | None = None
+    lang: str | None
+    protocol: str
+    uncertain: str
+    _memo: tuple[str, Any] | None = None
 
     @property
     def rule(self) -> str:  # type: ignore[override]
@@ -100,6 +107,13 @@ class Report(Benchmark):
 
     def constant_prediction(self, record: dict[str, Any]) -> str:
         return NORMAL_REPORT.get(record_lang(record), NORMAL_REPORT["en"])
+
+    def preflight(self, records: Sequence[dict[str, Any]], references: bool) -> str | None:
+        """Records in several languages need ``--lang`` (metrics are computed per language)."""
+        langs = sorted({record_lang(r) for r in records})
+        if self.lang is None and len(langs) > 1:
+            return f"report records in several languages ({', '.join(langs)}): pick one with --lang"
+        return None
 
     def check_row(self, row: dict[str, Any]) -> str | None:
         for f in ("prediction", "reference"):

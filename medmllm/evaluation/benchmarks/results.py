@@ -1,15 +1,17 @@
 """Results files of a benchmark: ``OUT.json``, ``OUT.md``, ``OUT.samples.jsonl`` and PNG plots.
 
-``OUT.json`` follows CONTRACTS.md ("Results files"): the metric keys at top level beside
-``benchmark``, ``rule``, ``model``, ``data``, ``n``, ``skipped``, ``versions`` and ``provenance``; ``files``
-names the per-sample file (what ``medmllm compare`` resamples), the predictions and the plots,
-relative to the JSON's folder. ``OUT.md`` is a Markdown table with one line per model (and per
-control) that can be pasted into a paper, followed by the per-item tables. Everything is written to
-temporary files first and renamed into place together.
+``OUT.json`` holds the metric keys at top level beside ``benchmark``, ``rule``, ``model``, ``data``,
+``n``, ``skipped``, ``versions`` and ``provenance``; ``files`` names the per-sample file (what
+``medmllm compare`` resamples), the predictions and the plots, relative to the JSON's folder.
+``OUT.md`` is a Markdown table with one line per model (and per control) that can be pasted into a
+paper, followed by the per-item tables. Every file is written to a temporary file first
+(:func:`medmllm.files.atomic_writer`); they are renamed into place together, after the last one is
+written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +21,7 @@ from typing import Any, Iterable, Sequence
 from medmllm.errors import InputError
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown
 from medmllm.evaluation.benchmarks.jsonl import dumps_rows
+from medmllm.files import atomic_writer
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ COMMON = ("benchmark", "rule", "model", "data", "n", "skipped")
 def build_results(benchmark: Benchmark, metrics: dict[str, Any], *, model: str | None, data: str | None,
                   skipped: int = 0, seed: int | None = None, config: Any = None,
                   data_files: Iterable[str | os.PathLike] = (), extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The results dictionary: common fields, then the metrics, then versions and provenance.
+    """The results dictionary: common fields, the metrics, the benchmark's ``options``, versions, provenance.
 
     Args:
         benchmark: the scorer (gives ``name`` and ``rule``).
@@ -40,6 +43,7 @@ def build_results(benchmark: Benchmark, metrics: dict[str, Any], *, model: str |
         seed, config, data_files: recorded in ``provenance``.
         extra: more top-level keys (``controls``, ``files`` ...).
     """
+    from medmllm.evaluation.benchmarks.options import option_values
     from medmllm.provenance import provenance, versions
 
     metrics = dict(metrics)
@@ -48,6 +52,7 @@ def build_results(benchmark: Benchmark, metrics: dict[str, Any], *, model: str |
     out: dict[str, Any] = {"benchmark": benchmark.name, "rule": benchmark.rule, "model": model, "data": data,
                            "n": n, "skipped": skipped}
     out.update(metrics)
+    out["options"] = option_values(benchmark)
     out.update(extra or {})
     out["versions"] = versions()
     out["provenance"] = provenance(config, data_files, seed)
@@ -110,6 +115,12 @@ def _plot(b: Breakdown, model: str, path: Path) -> None:
     plt.close(fig)
 
 
+def beside(json_path: str | os.PathLike, suffix: str) -> Path:
+    """A file that goes with a results JSON: ``OUT.json`` -> ``OUT<suffix>`` (``OUT.md``, ``OUT.judgments.jsonl``)."""
+    p = Path(json_path)
+    return p.with_name((p.name[:-5] if p.name.endswith(".json") else p.name) + suffix)
+
+
 def write_results(json_path: str | os.PathLike, benchmark: Benchmark, results: dict[str, Any],
                   samples: Sequence[dict[str, Any]] | None = None, plots: bool = True) -> dict[str, Path]:
     """Write ``OUT.json``, ``OUT.md``, ``OUT.samples.jsonl`` and ``OUT.<breakdown>.png`` atomically.
@@ -118,16 +129,14 @@ def write_results(json_path: str | os.PathLike, benchmark: Benchmark, results: d
         ``{"json", "md", "samples", "<slug>"...}`` -> the paths written.
     """
     out = Path(json_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stem = out.name[:-5] if out.name.endswith(".json") else out.name
-    paths: dict[str, Path] = {"json": out, "md": out.with_name(stem + ".md")}
+    paths: dict[str, Path] = {"json": out, "md": beside(out, ".md")}
     files = dict(results.get("files") or {})
     if samples is not None:
-        paths["samples"] = out.with_name(stem + ".samples.jsonl")
+        paths["samples"] = beside(out, ".samples.jsonl")
         files["samples"] = paths["samples"].name
     plotted = [b for b in benchmark.breakdowns(results) if plots and b.plot is not None and b.rows]
     for b in plotted:
-        paths[b.slug] = out.with_name(f"{stem}.{b.slug}.png")
+        paths[b.slug] = beside(out, f".{b.slug}.png")
     if plotted:
         files["plots"] = [paths[b.slug].name for b in plotted]
     results = {**results, "files": files}
@@ -135,26 +144,14 @@ def write_results(json_path: str | os.PathLike, benchmark: Benchmark, results: d
     for k in ("versions", "provenance"):
         if k in results:
             results[k] = results.pop(k)
-    tmps: list[tuple[Path, Path]] = []
-
-    def tmp_for(p: Path) -> Path:
-        t = p.with_name(f".{p.name}.tmp{p.suffix}")
-        tmps.append((t, p))
-        return t
-
-    try:
-        tmp_for(paths["json"]).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp_for(paths["md"]).write_text(render_markdown(benchmark, results), encoding="utf-8")
+    with contextlib.ExitStack() as stack:
+        tmp = {k: stack.enter_context(atomic_writer(p)) for k, p in paths.items()}
+        tmp["json"].write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp["md"].write_text(render_markdown(benchmark, results), encoding="utf-8")
         if samples is not None:
-            tmp_for(paths["samples"]).write_text(dumps_rows(samples), encoding="utf-8")
+            tmp["samples"].write_text(dumps_rows(samples), encoding="utf-8")
         for b in plotted:
-            _plot(b, results.get("model") or "model", tmp_for(paths[b.slug]))
-        for t, p in tmps:
-            os.replace(t, p)
-    finally:
-        for t, _ in tmps:
-            if t.exists():
-                t.unlink()
+            _plot(b, results.get("model") or "model", tmp[b.slug])
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths
 

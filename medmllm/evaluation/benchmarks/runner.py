@@ -290,8 +290,8 @@ def run_manifest(name: str, manifest: str | os.PathLike, predictor: Predictor | 
         **kwargs: passed to :func:`run_benchmark` (``batch_size``, ``limit``, ``split``, ``seed`` ...).
     """
     from medmllm.data.schema import read_manifest
-    from medmllm.registry import BENCHMARKS
+    from medmllm.evaluation.benchmarks.lookup import build_benchmark
 
-    benchmark = BENCHMARKS.build(name, **(options or {}))
+    benchmark, _ = build_benchmark(name, options)
     records = read_manifest(manifest)
     return run_benchmark(benchmark, records, predictor, out_dir, model=model, data=str(manifest), **kwargs)
