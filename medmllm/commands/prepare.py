@@ -78,7 +78,7 @@ def converter_kwargs(fn, args) -> dict:
         if dest in params:
             kwargs[dest] = value
         elif value != default:
-            flag = "--no-check-images" if dest == "check_images" else "--" + dest.replace("_", "-")
+            flag = {"check_images": "--no-check-images", "context": "--no-context"}.get(dest, "--" + dest.replace("_", "-"))
             raise InputError(None, f"{flag} does not apply to format '{args.format}'")
     return kwargs
 
