@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from medmllm.io.detect import sniff
 from medmllm.io.errors import ImageLoadError

@@ -18,7 +18,8 @@ What the header said is kept in ``meta["header_spacing"]`` / ``meta["header_resc
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

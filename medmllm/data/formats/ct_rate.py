@@ -40,7 +40,7 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def _stem(name: str) -> str:
-    return name[:-7] if name.endswith(".nii.gz") else name[:-4] if name.endswith(".nii") else name
+    return name[:-7] if name.endswith(".nii.gz") else name.removesuffix(".nii")
 
 
 def _rows(folder: Path, what: str, columns: tuple[str, ...]) -> dict[str, dict[str, str]]:

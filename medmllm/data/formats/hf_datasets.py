@@ -22,7 +22,8 @@ import hashlib
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from medmllm.data.formats.common import (Conversion, check_split_option, images_ok, note_split_counts, report_request,
                                          split_name, unique_ids, wanted_split)

@@ -13,7 +13,7 @@ term names a pathology. A report indexed "No Indexing" has no labels.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from medmllm.findings import CHEXPERT_LABELS
 

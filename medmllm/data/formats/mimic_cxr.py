@@ -22,6 +22,7 @@ previous study (by StudyDate and StudyTime) in ``meta.prior_study``.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 from medmllm.data.formats.common import (Conversion, check_split_option, find_file, image_problem, note_split_counts,
@@ -133,7 +134,7 @@ def convert_mimic_cxr(src: str | Path, *, images: str | Path | None = None, repo
     prior: dict[str, str] = {}
     for subs in by_subject.values():
         subs.sort(key=lambda s: when[s])
-        prior.update({b: a for a, b in zip(subs, subs[1:])})
+        prior.update({b: a for a, b in pairwise(subs)})
     first = next(((st["subject"], sid, st["dicoms"][0]) for sid, st in studies.items()), None)
     ext = _image_ext(root, first)
     order = parse_views(xray_view)
@@ -159,7 +160,7 @@ def convert_mimic_cxr(src: str | Path, *, images: str | Path | None = None, repo
         text, n_masks = normalise_masks(text, "___")
         _, sections = english_sections(text)
         files = {Path(_folder(sub, study)) / f"{d}.{ext}": d for d in st["dicoms"]}
-        picked, why = pick_xrays(list(files), views=order, view_of=(lambda p: views.get(files[p])) if views
+        picked, why = pick_xrays(list(files), views=order, view_of=(lambda p, f=files: views.get(f[p])) if views
                                  else (lambda p: view_from_file(root / p)))
         bad = next((w for w in (image_problem(root, p.as_posix(), check_images) for p, _ in picked) if w), None)
         if bad:

@@ -16,8 +16,8 @@ import logging
 import math
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -17,7 +17,7 @@ but masks and punctuation counts as empty.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 TARGETS = ("findings", "findings-impression")
 MASKS = {"XXXX": re.compile(r"(?<![A-Za-z])X{3,}(?![A-Za-z])"), "___": re.compile(r"_{3,}")}
@@ -27,13 +27,13 @@ _EMPTY = re.compile(r"^[\W_]*$")
 _ENGLISH = (
     ("findings", r"findings?(?: and impressions?)?|description"),
     ("impression", r"impressions?|conclusions?|opinion|summary|diagnosis"),
-    ("indication", r"indications?|clinical (?:indications?|history|information|info|details)|history|"
-                   r"reason for (?:exam(?:ination)?|study|request)|clinical question|clinical"),
+    ("indication", (r"indications?|clinical (?:indications?|history|information|info|details)|history|"
+                    r"reason for (?:exam(?:ination)?|study|request)|clinical question|clinical")),
     ("comparison", r"comparisons?|prior(?: studies| study)?"),
     ("technique", r"techniques?|procedure|procedure comments?|protocol"),
     ("examination", r"exam(?:ination)?s?|study|type of (?:exam(?:ination)?|study)"),
 )
-_ENGLISH_RX = [(name, re.compile(rf"^(?:{rx})$", re.I)) for name, rx in _ENGLISH]
+_ENGLISH_RX = [(name, re.compile(rf"^(?:{rx})$", re.IGNORECASE)) for name, rx in _ENGLISH]
 # An upper-case header at the start of a line, followed by a colon ("FINDINGS:", "WET READ:").
 UPPER_HEADER = re.compile(r"(?m)^[ \t]*(?P<header>[A-Z][A-Z /&()'-]{1,48}?)[ \t]*:")
 
