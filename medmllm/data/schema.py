@@ -4,7 +4,9 @@
 line and field; ``validate_record`` returns the list of problems of one record; ``write_manifest``
 writes atomically (a temporary file renamed into place), so a crash never leaves half a manifest.
 Image paths are relative to the image root: the manifest's folder, or ``image_root`` in the
-sidecar ``<manifest>.meta.json``; a path that leaves its root is rejected.
+sidecar ``<manifest>.meta.json``; a path that leaves its root is rejected. An image entry may carry
+load fields (``series``, ``spacing``, ``rescale``: :func:`override_problems`), which
+:func:`image_source` hands to the image pipeline.
 """
 
 from __future__ import annotations
