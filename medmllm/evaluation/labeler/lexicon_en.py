@@ -153,7 +153,7 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
 
 # --------------------------------------------------------------------------- locations
 # Each entry: (pattern, lobes, sides). Lobes/sides may be the names of capture groups to read
-# (see labeler._location_sets); plain tuples are used as they are.
+# (see locations._location_sets); plain tuples are used as they are.
 _SIDE = r"(?P<side>right|left)(?:[- ]sided)?"
 LOCATIONS: tuple[tuple[str, str], ...] = (
     (rf"\b{_SIDE} (?P<levels>(?:upper|middle|mid|lower)(?:(?:,? and|,|/| &) (?:upper|middle|mid|lower))*) "

@@ -5,7 +5,7 @@ Pipeline (one report):
 1. normalise (lexicon-specific: case, masks, abbreviations, list numbering), drop sections that
    describe the request rather than the image (indication, history, comparison, technique);
 2. split into sentences;
-3. find *mentions* (lexicon patterns -> concepts of :mod:`medmllm.evaluation.concepts`) and
+3. find *mentions* (lexicon patterns -> concepts of :mod:`medmllm.evaluation.labeler.concepts`) and
    *locations* (lobes and sides);
 4. give each mention a status from the nearest trigger whose scope reaches it: uncertainty (-1),
    negation (0), else positive (1). Scopes run forward to a terminator ("but", "however", a new
@@ -27,9 +27,9 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any, Iterable
 
-from medmllm.evaluation.concepts import CONCEPTS, Concept
-from medmllm.evaluation.labeler_locations import attach_locations, find_locations
-from medmllm.evaluation.labeler_scope import Scopes, find_triggers, non_overlapping
+from medmllm.evaluation.labeler.concepts import CONCEPTS, Concept
+from medmllm.evaluation.labeler.locations import attach_locations, find_locations
+from medmllm.evaluation.labeler.scope import Scopes, find_triggers, non_overlapping
 from medmllm.findings import ABNORMAL_KEYS, CHEXPERT_LABELS, FINDING_KEYS, LOBE_SIDE, LOBES, SIDES
 
 LANGS = ("en", "zh")
@@ -59,9 +59,9 @@ class Mention:
 @lru_cache(maxsize=None)
 def _lexicon(lang: str) -> dict[str, Any]:
     if lang == "en":
-        from medmllm.evaluation import lexicon_en as lex
+        from medmllm.evaluation.labeler import lexicon_en as lex
     elif lang == "zh":
-        from medmllm.evaluation import lexicon_zh as lex
+        from medmllm.evaluation.labeler import lexicon_zh as lex
     else:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
     return _compile(lex)
