@@ -7,16 +7,16 @@ The development set (``<shared>/data/iu_xray_reports_dev.jsonl``; ``<shared>`` i
 or the ``shared`` folder beside the repository) holds Indiana University chest X-ray reports:
 ``id``, ``findings``, ``impression`` and ``mesh``, the NLM MeSH indexing of the report
 ("Pleural Effusion/right/small", "normal", "No Indexing"). Reports indexed "No Indexing" have no
-reference and are left out.
+reference and reports with neither findings nor impression have nothing to read: both are left out.
 
 **MeSH -> CheXpert.** A MeSH term is ``Descriptor/qualifier/...``; :data:`MESH_MAP` says which
 descriptors (with which qualifier, or not at a non-lung site) give which CheXpert observations.
 The hierarchy follows the labeler's findings vocabulary (:func:`medmllm.findings.to_chexpert`):
 consolidation and atelectasis are also lung opacities. ``No Finding`` follows CheXpert's
 definition: 1 when no term of the report maps to a pathology (so a report indexed only
-"Calcified Granuloma" or "Thoracic Vertebrae/degenerative" is No Finding). MeSH keeps "Pulmonary
-Congestion" apart from "Pulmonary Edema" and so does this mapping (CheXpert's own labeler counts
-vascular congestion as Edema).
+"Calcified Granuloma" or "Thoracic Vertebrae/degenerative" is No Finding). "Pulmonary Congestion"
+and "Heart Failure" are Edema, as in CheXpert's definition (its labeler counts vascular congestion
+and heart failure as Edema) and in the labeler's own test cases.
 
 **Split.** Each report goes to the ``tuning`` or the ``heldout`` part by the first byte of the
 SHA-256 of its id (even: tuning), fixed before any failure was looked at.
@@ -58,6 +58,8 @@ MESH_MAP: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("Pleura", "blunted", ("Pleural Effusion",)),
     ("Pneumothorax", None, ("Pneumothorax",)),
     ("Pulmonary Edema", None, ("Edema",)),
+    ("Pulmonary Congestion", None, ("Edema",)),
+    ("Heart Failure", None, ("Edema",)),
     ("Pneumonia", None, ("Pneumonia",)),
     ("Consolidation", None, ("Consolidation", "Lung Opacity")),
     ("Fractures, Bone", None, ("Fracture",)),
@@ -129,15 +131,16 @@ class Report:
     ref: dict[str, int]
 
 
-def load_reports(path: Path | None = None) -> tuple[list[Report], int]:
-    """Indexed reports of the development set, and how many "No Indexing" reports were left out."""
+def load_reports(path: Path | None = None) -> tuple[list[Report], dict[str, int]]:
+    """Indexed reports with text, and how many were left out (``"No Indexing"``, ``"no text"``)."""
     rows = [json.loads(line) for line in (path or dev_path()).read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept, skipped = [], 0
+    kept, skipped = [], {"No Indexing": 0, "no text": 0}
     for r in rows:
-        if "No Indexing" in r["mesh"]:
-            skipped += 1
+        text = report_text(r)
+        if "No Indexing" in r["mesh"] or not text:
+            skipped["No Indexing" if "No Indexing" in r["mesh"] else "no text"] += 1
             continue
-        kept.append(Report(str(r["id"]), report_text(r), part_of(str(r["id"])), reference(r["mesh"])))
+        kept.append(Report(str(r["id"]), text, part_of(str(r["id"])), reference(r["mesh"])))
     return kept, skipped
 
 
@@ -148,7 +151,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "Atelectasis": ("atelecta", "collapse"),
     "Pleural Effusion": ("effusion", "pleural fluid", "blunting", "blunted"),
     "Pneumothorax": ("pneumothora",),
-    "Edema": ("edema",),
+    "Edema": ("edema", "congestion", "heart failure"),
     "Pneumonia": ("pneumonia", "pneumonic", "infection"),
     "Consolidation": ("consolidat",),
     "Fracture": ("fracture",),

@@ -8,7 +8,8 @@ to CheXpert observations (:data:`iu_reference.MESH_MAP`, written out in ``docs/l
 the FINDINGS + IMPRESSION text with ``medmllm label``'s function (:func:`label_report`, English;
 positive = 1 or -1) and prints per-observation precision, recall and F1 and the macro-F1 over the 11
 observations, next to a naive keyword baseline run in the same process (a keyword in the sentence
-and no negation word before it). Reports indexed "No Indexing" are left out (no reference).
+and no negation word before it). Reports indexed "No Indexing" (no reference) and reports with no
+text are left out.
 
 The set is split by a hash of the report id into a ``tuning`` part (the only one whose failures
 were read while writing rules) and a ``heldout`` part; both are printed. ``--failures OBS`` lists
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from medmllm.evaluation.labeler import LABELER_VERSION
 
-    print(f"labeler version {LABELER_VERSION}; {len(reports)} indexed reports, {skipped} 'No Indexing' left out")
+    print(f"labeler version {LABELER_VERSION}; {len(reports)} reports; left out: "
+          + ", ".join(f"{n} {why}" for why, n in skipped.items()))
     for part in ("tuning", "heldout", "all"):
         if args.part in (None, part):
             _table(part, reports if part == "all" else [r for r in reports if r.part == part])

@@ -84,4 +84,7 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
 TERMINATORS = re.compile(r"[,:]|但(?:是)?|然而|而|另(?:外)?|此外")
 BACKWARD_STOP = re.compile(r"[,]")
 COMMA_BREAK = re.compile(r"(?!)")  # commas already end every scope
+LIST_ITEM = re.compile(r"(?!)")
+LIST_END = re.compile(r"(?!)")
+HYPOTHETICAL = re.compile(r"(?!)")
 PLURAL = re.compile(r"(?!)")

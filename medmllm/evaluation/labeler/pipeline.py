@@ -81,6 +81,9 @@ def _compile(lex: ModuleType) -> dict[str, Any]:
         "terminators": lex.TERMINATORS,
         "backward_stop": lex.BACKWARD_STOP,
         "comma_break": lex.COMMA_BREAK,
+        "list_item": lex.LIST_ITEM,
+        "list_end": lex.LIST_END,
+        "hypothetical": lex.HYPOTHETICAL,
         "plural": lex.PLURAL,
     }
 
@@ -152,13 +155,20 @@ def _extract(text: str, lang: str) -> tuple[list[Mention], bool]:
         return i if i >= 0 and pos < sents[i][1] else -1
 
     scopes = Scopes(norm, lex, find_triggers(norm, lex["pseudo"], lex["triggers"]))
+    hypothetical = [h.start() for h in lex["hypothetical"].finditer(norm)]
     kept = []
     for m in _find_mentions(norm, lex):
         m.sentence = sentence_of(m.head_start)
         if m.sentence < 0:
             continue  # inside a skipped section
-        m.status = m.fixed if m.fixed is not None else scopes.status(m.start, m.head_start, m.head_end,
-                                                                     sents[m.sentence])
+        i = bisect_right(hypothetical, m.start) - 1
+        if i >= 0 and hypothetical[i] >= sents[m.sentence][0]:
+            continue  # after "if" / "recommend" in its sentence: asserts nothing
+        status = m.fixed if m.fixed is not None else scopes.status(m.start, m.head_start, m.head_end,
+                                                                   sents[m.sentence])
+        if status is None:
+            continue  # "history of ...": the past, not this image
+        m.status = status
         m.plural = bool(lex["plural"].search(m.text))
         kept.append(m)
     locs = find_locations(norm, lex)
@@ -227,10 +237,11 @@ def label_report(text: str, lang: str = "en") -> dict[str, dict[str, int | None]
     chexpert = {c: (_aggregate(chex[c]) if c in chex else None) for c in CHEXPERT_LABELS}
     findings = {k: (_aggregate(finds[k]) if k in finds else None) for k in FINDING_KEYS}
     if has_text:
-        abnormal = any(v in (1, -1) for c, v in chexpert.items() if c not in _NOT_PATHOLOGY) or any(
-            findings[k] in (1, -1) for k in ABNORMAL_KEYS)
-        chexpert["No Finding"] = 0 if abnormal else 1
-        findings["normal"] = 0 if abnormal else 1
+        # No Finding (CheXpert): no CheXpert pathology; findings "normal": no abnormal findings key either
+        # (hyperinflation is abnormal but names no CheXpert observation)
+        pathology = any(v in (1, -1) for c, v in chexpert.items() if c not in _NOT_PATHOLOGY)
+        chexpert["No Finding"] = 0 if pathology else 1
+        findings["normal"] = 0 if pathology or any(findings[k] in (1, -1) for k in ABNORMAL_KEYS) else 1
     return {"chexpert": chexpert, "findings": findings}
 
 
