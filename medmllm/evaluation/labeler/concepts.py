@@ -73,10 +73,12 @@ _ALL = (
     Concept("device", ("Support Devices",)),
     Concept("hyperinflation", (), findings=("hyperinflation",)),
     # words that name no CheXpert observation but would otherwise be read as one: chronic interstitial
-    # markings (not an opacity), granulomas and their calcifications (not a lesion, not an infection),
+    # markings (not an opacity), granulomas (not a lesion, not an infection), masses of bone, breast or
+    # mediastinum (not a lung lesion),
     # infections of the past (not a pneumonia now)
     Concept("interstitial"),
     Concept("granuloma"),
+    Concept("other_lesion"),
     Concept("granuloma_opacity", ("Lung Opacity",), family="lobe"),
     Concept("history"),
     # "the lungs are clear": no parenchymal abnormality (only ever negative; positives elsewhere win)

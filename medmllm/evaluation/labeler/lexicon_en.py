@@ -73,6 +73,8 @@ _MED = r"(?:mediastinal (?:contours?|silhouette|width)|mediastinum|hil(?:a|ar co
 _BE = r"(?:is|are|appears?|remains?|looks?|seems?|was|were)"
 _NORMAL = (r"(?:(?:otherwise |also |again |grossly |overall |essentially )?(?:normal|within normal limits|unremarkable|"
            r"upper limits? of normal|top[- ]normal|of normal size|normal in size|not (?:enlarged|widened)))")
+_OUTSIDE_LUNG = (r"osseous|bony|bone|lytic|sclerotic|blastic|expansile|skin|cutaneous|soft[- ]tissue|breast|axillary|"
+                 r"chest wall|mediastinal|paratracheal|thyroid|neck|abdominal|hepatic|liver|renal|adrenal|splenic")
 # a gap inside one statement: no second verb, no "enlarged", no contrast word
 _GAP = r"(?:(?!\b(?:is|are|was|were|appears?|remains?|enlarg\w*|not|but|however|and the)\b)[\w\s,]){0,40}?"
 
@@ -130,6 +132,10 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
      r"\bgranulom", "granuloma_opacity", None),
     (r"\bnodular (?:opacit(?:y|ies)|densit(?:y|ies))\b", "nodular_opacity", None),
     (r"\bnodul(?:e|es|ar lesions?)\b|\bmicronodul(?:e|es)\b", "nodule", None),
+    # masses and lesions outside the lung (bone, breast, mediastinum, soft tissues) are not a lung lesion
+    (rf"\b(?:{_OUTSIDE_LUNG}) (?:masse?s?|lesions?|tumou?rs?)\b|\b(?:masse?s?|lesions?|tumou?rs?) (?:of|in|within|"
+     rf"involving|at) (?:the )?(?:\w+ )?(?:{_OUTSIDE_LUNG}|ribs?|humer(?:us|al)|clavicles?|scapulae?|spine|"
+     r"vertebra(?:e|l)?(?: bod(?:y|ies))?|sternum|bones?|skin|t\d{1,2})\b|\bmass effect\b", "other_lesion", None),
     (r"\b(?<!osseous )(?<!bony )(?<!lytic )(?<!sclerotic )(?<!skin )(?<!blastic )(?<!soft tissue )"
      r"(?:masse?s?|lesions?|tumou?rs?|neoplasms?|malignanc(?:y|ies)|carcinoma|cavitary lesions?)\b",
      "lung_lesion", None),
@@ -145,7 +151,8 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
      r"(?:interstitial|interstitium|pulmonary) ?(?:markings?)?\b", "interstitial", None),
     (r"\b(?:pulmonary |interstitial |alveolar )?o?edema\b|\b(?:pulmonary )?(?:vascular )?congestion\b|"
      r"\bcongestive heart failure\b|\bheart failure\b|\bfluid overload\b|\bkerley b lines\b|"
-     r"\b(?:pulmonary )?vascular redistribution\b|"
+     r"\b(?:pulmonary )?vascular redistribution\b|\bindistinct(?:ness of the)? (?:pulmonary )?vascula(?:r|ture)"
+     r"(?: margins?| margination)?\b|"
      r"\bcephalization\b", "edema", None),
     (r"\bhydropneumothora(?:x|ces)\b", "hydropneumothorax", None),
     (r"\bpneumothora(?:x|ces)\b", "pneumothorax", None),
