@@ -130,7 +130,14 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
     # a nodular opacity the report explains as a granuloma is an opacity, not a lesion
     (r"\bnodular (?:opacit(?:y|ies)|densit(?:y|ies))\b(?:(?!\b(?:may|might|could|or|versus|but)\b)[^.;]){0,80}?"
      r"\bgranulom", "granuloma_opacity", None),
-    (r"\bnodular (?:opacit(?:y|ies)|densit(?:y|ies))\b", "nodular_opacity", None),
+    # ... and one it explains as a nipple shadow, a bone island, a vessel or something outside the patient is
+    # no finding of the lung at all
+    (r"\bnodul(?:e|es|ar (?:opacit(?:y|ies)|densit(?:y|ies)))\b(?:(?!\b(?:may|might|could|or|versus|but)\b)"
+     r"[^.;]){0,80}?\b(?:nipple|bone island|end-on vessel|vessel seen end-on|artifact|(?:ekg|ecg|telemetry|monitor"
+     r"(?:ing)?) (?:leads?|wires?|pads?)|skin (?:fold|lesion|tag)|overlying (?:soft tissue|clothing|hair))", "other_lesion",
+     None),
+    (r"\bnodular (?:opacit(?:y|ies)|densit(?:y|ies))\b|\bmass[- ]?like (?:opacit(?:y|ies)|densit(?:y|ies)|"
+     r"consolidation|lesion)\b", "nodular_opacity", None),
     (r"\bnodul(?:e|es|ar lesions?)\b|\bmicronodul(?:e|es)\b", "nodule", None),
     # masses and lesions outside the lung (bone, breast, mediastinum, soft tissues) are not a lung lesion
     (rf"\b(?:{_OUTSIDE_LUNG}) (?:masse?s?|lesions?|tumou?rs?)\b|\b(?:masse?s?|lesions?|tumou?rs?) (?:of|in|within|"
@@ -151,11 +158,12 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
      r"(?:interstitial|interstitium|pulmonary) ?(?:markings?)?\b", "interstitial", None),
     (r"\b(?:pulmonary |interstitial |alveolar )?o?edema\b|\b(?:pulmonary )?(?:vascular )?congestion\b|"
      r"\bcongestive heart failure\b|\bheart failure\b|\bfluid overload\b|\bkerley b lines\b|"
-     r"\b(?:pulmonary )?vascular redistribution\b|\bindistinct(?:ness of the)? (?:pulmonary )?vascula(?:r|ture)"
+     r"\b(?:pulmonary )?vascular redistribution\b|\b(?:pulmonary )?(?:vascular|venous) (?:engorgement|prominence)\b|"
+     r"\bprominen(?:t|ce of the) pulmonary vasculature\b|\bengorged pulmonary (?:vessels|vasculature)\b|\bindistinct(?:ness of the)? (?:pulmonary )?vascula(?:r|ture)"
      r"(?: margins?| margination)?\b|"
      r"\bcephalization\b", "edema", None),
     (r"\bhydropneumothora(?:x|ces)\b", "hydropneumothorax", None),
-    (r"\bpneumothora(?:x|ces)\b", "pneumothorax", None),
+    (r"\bpneumothora(?:x|ces)\b|\bpleural air(?: collections?)?\b|\bair in the pleural space\b", "pneumothorax", None),
     (rf"\bcostophrenic (?:angles?|sulc(?:us|i)|recess(?:es)?|xxxx)\b(?: {_BE})? (?:\w+ )?(?:sharp|sharply defined|clear|preserved|"
      r"normal)\b", "effusion", 0),
     (r"\b(?:sharp|clear|preserved) costophrenic (?:angles?|sulc(?:us|i)|recess(?:es)?|xxxx)\b", "effusion", 0),
@@ -233,7 +241,8 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
      r"\b(?:has|have|had|is|are|was|were)(?: now| since| essentially| completely| nearly| almost| largely)?"
      r"(?: been)? (?:resolved|cleared|disappeared)\b|\b(?<!partially )(?<!partly )(?:resolved|cleared|disappeared)"
      r"(?=\s*(?:[.;,:]|$))|\b(?:is |are |was |were |has been |have been )?"
-     r"(?:removed|absent|ruled out|excluded)\b|\bunlikely\b|\bnegative\b(?! for)", "neg", "bwd"),
+     r"(?:removed|absent|ruled out|excluded)\b|\bunlikely\b|\bnegative\b(?! for)|\b(?:appears? |is |are |remains? )?"
+     r"within (?:the )?(?:normal limits|limits of normal)\b", "neg", "bwd"),
     (rf"\b{_BE} (?:also |more |most |quite |very |less )?(?:possible|likely|probable|suspected|questioned|"
      r"favou?red|suggested|(?:a|another) consideration|questionable)\b|\b(?:would|could|may|might) (?:also )?be "
      r"(?:a |another )?(?:consideration|considered|possible)\b|\b(?:may|might|could) (?:also )?be "

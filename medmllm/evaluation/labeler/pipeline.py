@@ -9,13 +9,16 @@ Pipeline (one report):
    *locations* (lobes and sides);
 4. give each mention a status from the nearest trigger whose scope reaches it: uncertainty (-1),
    negation (0), else positive (1). Scopes run forward to a terminator ("but", "however", a new
-   statement after a comma ...) or backward to the clause start; double negations ("cannot be
-   excluded") are uncertainty triggers and win over the plain negation inside them; pseudo
-   negations ("no change in") are neutral;
+   statement after a comma ...) or backward to the clause start; a negated list runs on across
+   sized items when it closes with "or" ("no consolidation, large effusion, or pneumothorax");
+   double negations ("cannot be excluded") are uncertainty triggers and win over the plain
+   negation inside them; pseudo negations ("no change in") are neutral; a mention reached by
+   "history of", or after "if" / "recommend" in its sentence, asserts nothing and is dropped;
 5. attach each location to the nearest mention that takes locations; a mention with none borrows
    the location of the nearest same-family mention of the sentence (unless either is negated);
 6. aggregate per label over the report: positive > uncertain > negative > not mentioned (None).
-   ``No Finding`` / ``normal`` are 1 when nothing abnormal is positive or uncertain, else 0.
+   ``No Finding`` is 1 when no CheXpert pathology is positive or uncertain; ``normal`` when no
+   abnormal findings key is either (hyperinflation is abnormal but not a CheXpert pathology).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from medmllm.evaluation.labeler.scope import Scopes, find_triggers, non_overlapp
 from medmllm.findings import ABNORMAL_KEYS, CHEXPERT_LABELS, FINDING_KEYS, LOBE_SIDE, LOBES, SIDES
 
 LANGS = ("en", "zh")
-LABELER_VERSION = "1"
+LABELER_VERSION = "2"  # 2: real-report rules (docs/labeler.md); No Finding counts CheXpert pathologies only
 _NOT_PATHOLOGY = {"No Finding", "Support Devices"}
 _WORD = re.compile(r"\w")
 
