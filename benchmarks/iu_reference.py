@@ -176,12 +176,19 @@ def keyword_baseline(text: str) -> dict[str, int]:
     return out
 
 
-def labeler_predict(text: str) -> dict[str, int]:
-    """``medmllm label``'s reading (:func:`label_report`, English): 1 when positive or uncertain."""
+def labeler_predict(text: str, uncertain: str = "positive") -> dict[str, int]:
+    """``medmllm label``'s reading (:func:`label_report`, English), 0/1 per observation.
+
+    Args:
+        text: the report.
+        uncertain: ``"positive"`` (1 or -1 is positive, the quality bar's policy) or ``"negative"``
+            (only 1 is), as ``medmllm score --uncertain``.
+    """
     from medmllm.evaluation.labeler import label_report
 
     chex = label_report(text, "en")["chexpert"]
-    return {o: int(chex[o] in (1, -1)) for o in OBSERVATIONS}
+    positive = (1, -1) if uncertain == "positive" else (1,)
+    return {o: int(chex[o] in positive) for o in OBSERVATIONS}
 
 
 # --------------------------------------------------------------------------- scoring

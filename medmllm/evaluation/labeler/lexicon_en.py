@@ -147,7 +147,7 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
      r"(?:masse?s?|lesions?|tumou?rs?|neoplasms?|malignanc(?:y|ies)|carcinoma|cavitary lesions?)\b",
      "lung_lesion", None),
     (r"\batelecta(?:sis|ses|tic)\b|\b(?:lobar |lobe |lung |segmental |subsegmental )collapse\b|\bvolume loss\b|"
-     r"\bcollapse of the (?:\w+ ){0,3}(?:lobe|lung)\b|\b(?:lobe|lung) (?:is |was )?collapsed\b",
+     r"\bcollapse of the (?:\w+ ){0,3}lobe\b|\blobe (?:is |was )?collapsed\b",
      "atelectasis", None),
     (r"\bopaci(?:ty|ties|fication|fications|fied)\b|\binfiltrat(?:e|es|ion|ive)\b|\bair[- ]?space "
      r"(?:disease|process|opacit(?:y|ies))\b|(?<!bone )(?<!mineral )(?<!osseous )(?<!breast )\bdensit(?:y|ies)\b|"
@@ -247,8 +247,9 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
      r"favou?red|suggested|(?:a|another) consideration|questionable)\b|\b(?:would|could|may|might) (?:also )?be "
      r"(?:a |another )?(?:consideration|considered|possible)\b|\b(?:may|might|could) (?:also )?be "
      r"(?:present|seen|noted|there)\b|\?", "unc", "bwd"),
-    # "pneumonia could be developing" and "could be developing or resolving pneumonia"
-    (r"\b(?:may|might|could) (?:also )?be (?:developing|evolving)\b", "unc", "both"),
+    # "pneumonia could be developing" looks back; "could be developing or resolving pneumonia" is the
+    # forward "could" below
+    (r"\b(?:may|might|could) (?:also )?be (?:developing|evolving)(?=\s*(?:[.;,:]|$))", "unc", "bwd"),
     (r"\b(?:to )?rule out\b|\bevaluat(?:e|ion) for\b|\bcorrelate(?: clinically)? for\b|\bquestion of\b|\bconcern(?:ing)? for\b|"
      r"\bsuspicious (?:for|of)\b|\bsuspicion (?:for|of)\b|\bworrisome for\b|\bsuggestive of\b|"
      r"\bsuggest(?:s|ing|ed)?\b|\bmay\b|\bmight\b|\bcould\b|\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|"
