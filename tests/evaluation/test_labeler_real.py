@@ -44,6 +44,12 @@ def test_mesh_mapping():
     assert ref.reference(["Calcified Granuloma/lung/upper lobe/left", "Spine/degenerative"])["No Finding"] == 1
 
 
+def test_mesh_mapping_is_written_out_in_the_docs():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "labeler.md").read_text(encoding="utf-8")
+    for desc, _, _ in ref.MESH_MAP:
+        assert desc in doc, desc
+
+
 def test_keyword_baseline_is_naive():
     assert ref.keyword_baseline("No pneumothorax.")["Pneumothorax"] == 0
     assert ref.keyword_baseline("Small right pneumothorax.")["Pneumothorax"] == 1
