@@ -28,9 +28,9 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_FILE = Path("data") / "iu_xray_reports_dev.jsonl"

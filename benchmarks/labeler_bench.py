@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import iu_reference as ref  # noqa: E402
+import iu_reference as ref
 
 
 def _table(name: str, reports: list[ref.Report]) -> float:

@@ -10,7 +10,7 @@ from medmllm.evaluation.labeler import label_report
 from medmllm.findings import CHEXPERT_LABELS, FINDING_KEYS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import iu_reference as ref  # noqa: E402
+import iu_reference as ref
 
 
 @pytest.mark.parametrize("cls, lang, text, expected", FAILURE_CLASSES,

@@ -23,7 +23,6 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-
 # trigger kind -> (rank at equal distance: uncertainty first, status)
 _OUTCOME: dict[str, tuple[int, int | None]] = {"unc": (0, -1), "neg": (1, 0), "hist": (2, None)}
 
