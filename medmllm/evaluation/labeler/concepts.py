@@ -52,6 +52,8 @@ _ALL = (
     Concept("opacity", ("Lung Opacity",), family="lobe"),
     Concept("lung_lesion", ("Lung Lesion",), family="lobe"),
     Concept("nodule", ("Lung Lesion",), findings=("nodule",), family="lobe"),
+    # "nodular opacity": a nodule and, being an opacity, a lung opacity
+    Concept("nodular_opacity", ("Lung Lesion",), implies=("Lung Opacity",), findings=("nodule",), family="lobe"),
     Concept("edema", ("Edema",)),
     Concept("consolidation", ("Consolidation",), implies=("Lung Opacity",), findings=("consolidation",), family="lobe"),
     Concept("pneumonia", ("Pneumonia",), findings=("consolidation",), family="lobe",
@@ -70,6 +72,15 @@ _ALL = (
     Concept("fracture", ("Fracture",)),
     Concept("device", ("Support Devices",)),
     Concept("hyperinflation", (), findings=("hyperinflation",)),
+    # words that name no CheXpert observation but would otherwise be read as one: chronic interstitial
+    # markings (not an opacity), granulomas (not a lesion, not an infection), masses of bone, breast or
+    # mediastinum (not a lung lesion),
+    # infections of the past (not a pneumonia now)
+    Concept("interstitial"),
+    Concept("granuloma"),
+    Concept("other_lesion"),
+    Concept("granuloma_opacity", ("Lung Opacity",), family="lobe"),
+    Concept("history"),
     # "the lungs are clear": no parenchymal abnormality (only ever negative; positives elsewhere win)
     Concept("lungs_clear", ("Lung Opacity", "Consolidation", "Pneumonia", "Edema"), family="lobe",
             findings=("consolidation",), negates_findings=("bronchopneumonia", "ground_glass")),

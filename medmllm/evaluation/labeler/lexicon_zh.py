@@ -42,7 +42,11 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
     (r"实变(?:影)?|大片(?:状)?(?:致密|高密度|密度增高)影", "consolidation", None),
     (r"大叶性肺炎|肺炎", "pneumonia", None),
     (r"肺部感染|感染(?:性病变)?|炎症|炎性(?:病变|改变)?|炎变", "infection", None),
-    (r"(?:肺)?不张", "atelectasis", None),
+    (r"(?:肺)?不张|膨胀不全", "atelectasis", None),
+    # a nodular opacity the report explains as a calcification (钙化灶) is an opacity, not a lesion
+    (r"结节(?:状|样)(?:高密度|致密|密度增高)?影[^。;]{0,6}?钙化(?:灶|点|影)?", "granuloma_opacity", None),
+    (r"钙化(?:灶|点|影)|肉芽肿", "granuloma", None),
+    (r"结节(?:状|样)(?:高密度|致密|密度增高)?影", "nodular_opacity", None),
     (r"结节(?:影|状)?", "nodule", None),
     (r"肿块|占位(?:性病变)?|肿物|团块(?:影)?|肿瘤", "lung_lesion", None),
     (r"(?:片状|高密度|密度增高|模糊|渗出|浸润|条索|索条)(?:性)?影|渗出(?:性改变)?|浸润", "opacity", None),
@@ -84,4 +88,8 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
 TERMINATORS = re.compile(r"[,:]|但(?:是)?|然而|而|另(?:外)?|此外")
 BACKWARD_STOP = re.compile(r"[,]")
 COMMA_BREAK = re.compile(r"(?!)")  # commas already end every scope
+LIST_ITEM = re.compile(r"(?!)")
+LIST_END = re.compile(r"(?!)")
+# a recommendation or condition asserts nothing: 建议CT进一步检查以除外肿瘤, 必要时复查
+HYPOTHETICAL = re.compile(r"建议|必要时|如(?:有|果)")
 PLURAL = re.compile(r"(?!)")
