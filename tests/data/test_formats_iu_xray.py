@@ -1,7 +1,9 @@
 """iu-xray: the OpenI release layout (ecgen-radiology/*.xml + NLMCXR_png/), masks, MeSH, skips, split rule."""
 
 import json
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +130,24 @@ def test_cli_to_validated_manifest(openi, tmp_path, cli):
     assert cli("validate-data", out).code == 0
     r = cli("prepare", "iu-xray", openi, "--out", out, "--xray-view", "PA")
     assert r.code == 2 and "--xray-view does not apply to format 'iu-xray'" in r.err
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import iu_reference as ref  # the labeler benchmark's MeSH reference and the shared-data path
+
+
+@pytest.mark.skipif(not ref.dev_path().is_file(), reason="no shared data folder; set MEDMLLM_SHARED")
+def test_mesh_labels_agree_with_the_labeler_reference_on_real_reports():
+    """The converter's MeSH labels equal the labeler benchmark's reference on every real IU report."""
+    rows = [json.loads(line) for line in ref.dev_path().read_text().splitlines() if line.strip()]
+    compared = devices = 0
+    for row in rows:
+        ours = mesh_chexpert(row["mesh"])
+        if ours is None:
+            assert any(t == "No Indexing" for t in row["mesh"])
+            continue
+        theirs = ref.reference(row["mesh"])
+        assert {o: ours[o] for o in theirs} == theirs, row["id"]
+        compared += 1
+        devices += ours["Support Devices"]
+    assert compared > 1000 and devices > 50  # most reports are indexed; devices are a label of their own

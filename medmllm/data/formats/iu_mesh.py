@@ -3,12 +3,15 @@
 Each IU report is indexed by NLM with MeSH terms ``Descriptor/qualifier/...`` ("Pleural
 Effusion/right/small", "Opacity/lung/base/left", "normal", "No Indexing"). A term gives CheXpert
 observations when its descriptor names one (with a required qualifier, or not at a site outside
-the lung where that matters; "Pulmonary Congestion" and "Heart Failure" are Edema, as in CheXpert's
-definition); the hierarchy is the findings vocabulary's (consolidation and
-atelectasis are also lung opacities, :func:`medmllm.findings.to_chexpert`). Terms that name no
-CheXpert pathology (calcified granuloma, degenerative spine) map to nothing. Because the indexing
-lists every finding of the report, an observation not named is 0, and ``No Finding`` is 1 when no
-term names a pathology. A report indexed "No Indexing" has no labels.
+the lung where that matters). "Pulmonary Congestion" and "Heart Failure" are Edema, as in
+CheXpert's definition; consolidation and atelectasis are also lung opacities (the findings
+vocabulary's hierarchy, :func:`medmllm.findings.to_chexpert`). Terms that name no CheXpert
+observation (calcified granuloma, degenerative spine) map to nothing. Because the indexing lists
+every finding of the report, an observation not named is 0, and ``No Finding`` is 1 when no term
+names a pathology (devices are not one). A report indexed "No Indexing" has no labels.
+
+The table is the labeler benchmark's reference (``benchmarks/iu_reference.py``) plus the devices;
+``tests/data/test_formats_iu_xray.py`` checks that both give the same labels on the real reports.
 """
 
 from __future__ import annotations
@@ -27,19 +30,18 @@ LUNG = "lung"  # condition: no qualifier names a site outside the lung
 MESH_CHEXPERT: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("Cardiomegaly", None, ("Cardiomegaly",)),
     ("Cardiac Shadow", "enlarged", ("Cardiomegaly",)),
-    ("Mediastinum", "enlarged", ("Enlarged Cardiomediastinum",)),
-    ("Mediastinum", "prominent", ("Enlarged Cardiomediastinum",)),
     ("Pulmonary Atelectasis", None, ("Atelectasis", "Lung Opacity")),
     ("Volume Loss", None, ("Atelectasis", "Lung Opacity")),
     ("Pleural Effusion", None, ("Pleural Effusion",)),
     ("Hemothorax", None, ("Pleural Effusion",)),
-    ("Costophrenic Angle", "blunted", ("Pleural Effusion",)),
     ("Hydropneumothorax", None, ("Pleural Effusion", "Pneumothorax")),
+    ("Costophrenic Angle", "blunted", ("Pleural Effusion",)),
+    ("Pleura", "blunted", ("Pleural Effusion",)),
     ("Pneumothorax", None, ("Pneumothorax",)),
     ("Pulmonary Edema", None, ("Edema",)),
     ("Pulmonary Congestion", None, ("Edema",)),
     ("Heart Failure", None, ("Edema",)),
-    ("Pneumonia", None, ("Pneumonia", "Lung Opacity")),
+    ("Pneumonia", None, ("Pneumonia",)),
     ("Consolidation", None, ("Consolidation", "Lung Opacity")),
     ("Fractures, Bone", None, ("Fracture",)),
     ("Nodule", LUNG, ("Lung Lesion",)),
@@ -49,14 +51,18 @@ MESH_CHEXPERT: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("Density", LUNG, ("Lung Opacity",)),
     ("Airspace Disease", LUNG, ("Lung Opacity",)),
     ("Infiltrate", LUNG, ("Lung Opacity",)),
+    ("Mediastinum", "prominent", ("Enlarged Cardiomediastinum",)),
+    ("Mediastinum", "enlarged", ("Enlarged Cardiomediastinum",)),
     ("Thickening", "pleura", ("Pleural Other",)),
     ("Cicatrix", "pleura", ("Pleural Other",)),
+    # devices: an observation, not a pathology (No Finding stays 1)
     ("Medical Device", None, ("Support Devices",)),
     ("Implanted Medical Device", None, ("Support Devices",)),
     ("Catheters, Indwelling", None, ("Support Devices",)),
     ("Tube, Inserted", None, ("Support Devices",)),
     ("Pacemaker, Artificial", None, ("Support Devices",)),
 )
+NOT_PATHOLOGIES = frozenset({"Support Devices"})
 
 
 def mesh_observations(terms: Iterable[str]) -> set[str]:
@@ -79,5 +85,5 @@ def mesh_chexpert(terms: list[str]) -> dict[str, int] | None:
         return None
     found = mesh_observations(terms)
     out = {c: int(c in found) for c in CHEXPERT_LABELS}
-    out["No Finding"] = int(not found)
+    out["No Finding"] = int(not found - NOT_PATHOLOGIES)
     return out
