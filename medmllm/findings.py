@@ -113,20 +113,6 @@ def to_chexpert(key: str) -> tuple[str, ...]:
     return _CHEXPERT_OF_BASE[base]
 
 
-def chexpert_from_findings(labels: Mapping[str, int | None]) -> dict[str, int | None]:
-    """Positive findings keys -> the 14 CheXpert observations (1, or None when not implied).
-
-    ``No Finding`` is 1 only when no abnormal key is positive.
-    """
-    out: dict[str, int | None] = {c: None for c in CHEXPERT_LABELS}
-    positive = [k for k, v in labels.items() if v == 1 and k != "normal"]
-    for k in positive:
-        for c in to_chexpert(k):
-            out[c] = 1
-    out["No Finding"] = 0 if positive else 1
-    return out
-
-
 def complete_labels(positive: set[str] | list[str]) -> dict[str, int]:
     """A full 0/1 label dict over FINDING_KEYS from the set of positive keys (``normal`` derived)."""
     pos = set(positive) - {"normal"}

@@ -185,8 +185,3 @@ def discharge_summary(patient: dict[str, Any], facts: dict[str, Any], impression
     return (f"{age_text(patient['age_months'], 'en')} old {sex} admitted with {_cc_en(facts)}. Imaging: "
             f"{impression.rstrip('.')}. Treated with {'; '.join(tx)}; discharged after {facts['stay_days']} days "
             f"in good condition. Diagnoses: {'; '.join(dx)}.")
-
-
-def finding_names(findings: list[Finding], lang: str) -> list[str]:
-    """Plain names of the positive findings (``medmllm.findings.describe``)."""
-    return [describe(f.key, lang) for f in findings]
