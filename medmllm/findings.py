@@ -8,7 +8,6 @@ observations. Beside them, :data:`CT_LABELS`: the 18 chest-CT abnormality labels
 
 from __future__ import annotations
 
-from typing import Mapping
 
 LOBES: tuple[str, ...] = ("RUL", "RML", "RLL", "LUL", "LLL")
 SIDES: tuple[str, ...] = ("left", "right")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from medmllm.findings import describe
 
 from .population import Finding
 
