@@ -189,9 +189,14 @@ def _records(bench: Any, data: str | os.PathLike, limit: int | None, split: str 
     records = read_manifest(data, needs_target=False)
     chosen, _ = select_records(bench, records, limit, split)
     if not chosen:
+        from medmllm.data.schema import has_target
+
         where = f" of split '{split}'" if split else ""
+        bare = sum(1 for r in records if not has_target(r) and r.get("report") is None)
+        hint = (f"; {bare} record(s) have no reference to score against: `medmllm generate --data` writes their "
+                "reports") if bare else ""
         raise InputError(data, f"no {bench.name} records{where} in this manifest (it holds: "
-                               f"{describe_records(records)})")
+                               f"{describe_records(records)}){hint}")
     problem = bench.preflight(chosen, references)
     if problem:
         raise InputError(None, problem)

@@ -212,8 +212,14 @@ def check_fits(est: Estimate, where: str | os.PathLike | None, *, device: str | 
 
 
 def check_config_fits(config: Mapping[str, Any], *, device: str | None = None, purpose: str = "train") -> None:
-    """:func:`check_fits` for a training config: its ``model`` and every pipeline stage's model."""
+    """:func:`check_fits` for a training config: its ``model`` and every pipeline stage's model.
+
+    ``device`` defaults to the config's ``train.accelerator`` (``cpu``: RAM only).
+    """
     from medmllm.config import deep_merge
+
+    if device is None and (config.get("train") or {}).get("accelerator") == "cpu":
+        device = "cpu"
 
     base = dict(config.get("model") or {})
     stages = [("model", base)]
