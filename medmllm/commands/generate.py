@@ -80,10 +80,10 @@ def _batch(args, gen):
                             args.out, split=args.split, limit=args.limit, batch_size=args.batch_size,
                             progress=not args.quiet, identity=identity, **gen)
     if res.problems:
-        first = next(iter(res.problems))
+        first, n = next(iter(res.problems)), res.already + res.new
+        kept = f"{n} predictions are in {args.out}" if n else "nothing was written"
         raise InputError(args.data, f"{len(res.problems)} of {res.records} records could not be generated (record "
-                                    f"{first} and the others listed above); {res.already + res.new} predictions "
-                                    f"are in {args.out}")
+                                    f"{first} and the others listed above); {kept}")
     print(f"{args.out}: {res.already + res.new} predictions ({res.already} already there, {res.new} new)")
     return 0
 

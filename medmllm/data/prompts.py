@@ -4,7 +4,7 @@ Every training export records the user-turn wordings of its training data (``pro
 ``medmllm.yaml``, written by :func:`training_prompts` at export time): per task, language and
 image layout (``xray``, ``ct``, ``xray+ct``, ``none``), the distinct texts after the image
 placeholders, with ``{context}`` where the record's clinical text (``records.outpatient`` ...)
-stood, most frequent first::
+stood, most frequent first (ties in text order)::
 
     prompts:
       format: 1
@@ -219,18 +219,36 @@ def record_prompts(records: Iterable[Mapping[str, Any]], *, max_per_group: int =
     return {"format": FORMAT, "records": n, **out}
 
 
-def training_prompts(trainer: Any) -> dict[str, Any] | None:
-    """:func:`record_prompts` of the records a Lightning trainer's datamodule trained on (None: none readable).
+def training_prompts(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`record_prompts` of the records a data config trains on (None when none is readable).
 
-    Reads the manifest datasets of ``trainer.datamodule.train_set`` (streaming chunks hold no records
-    and are skipped).
+    Reads the manifests of ``data.train`` (a synthetic source's generated manifest too) with the
+    filters training applies (the source's ``split``, default ``train``; ``tasks``; ``variants``);
+    chunked or remote sources hold no readable records and are skipped. Never raises: an export
+    without recorded prompts falls back to the documented defaults.
     """
-    train_set = getattr(getattr(trainer, "datamodule", None), "train_set", None)
-    parts = getattr(train_set, "datasets", None) or ([train_set] if train_set is not None else [])
-    records = [r for p in parts for r in (getattr(p, "records", None) or [])]
+    from pathlib import Path
+
+    from medmllm.data.schema import read_manifest
+
+    data = data or {}
+    records: list[dict[str, Any]] = []
     try:
+        for src in data.get("train") or []:
+            src = dict(src) if isinstance(src, Mapping) else {"path": src}
+            split = src.get("split") or "train"
+            path = src.get("path")
+            if isinstance(src.get("synthetic"), Mapping):
+                from medmllm.data.synthetic_source import manifest_path
+
+                path = str(manifest_path(src["synthetic"], split))
+            if not isinstance(path, str) or "://" in path or not Path(path).is_file():
+                continue
+            tasks, variants = src.get("tasks") or data.get("tasks"), src.get("variants") or data.get("variants")
+            records += [r for r in read_manifest(path, validate=False)
+                        if (split == "any" or r.get("split") == split) and (not tasks or r.get("task") in tasks)
+                        and (not variants or (r.get("meta") or {}).get("variant") in variants)]
         return record_prompts(records) if records else None
     except Exception as e:  # noqa: BLE001 - recording prompts never fails an export
         log.warning("could not record the training prompts (%s); inference will use the defaults", e)
         return None
-

@@ -126,8 +126,8 @@ def validate_record(rec: Any, needs_target: bool = True) -> list[str]:
                 seen[mod] += m["content"].count(ph)
         if needs_target and msgs and not has_target(rec):
             errs.append("messages: no assistant turn to learn from (and no 'answer')")
-        for mod in MODALITIES:
-            if seen[mod] != counts[mod]:
+        for mod in MODALITIES:  # inference words an empty conversation itself, one placeholder per image
+            if seen[mod] != counts[mod] and (msgs or needs_target):
                 errs.append(f"messages: {seen[mod]} {PLACEHOLDERS[mod]} placeholder(s) but {counts[mod]} {mod} image(s)")
     elif msgs is not None:
         errs.append("messages: expected a list")
