@@ -35,7 +35,7 @@ REPORTS = ["There is consolidation of the right lower lobe. No pleural effusion.
 
 def build(cfg: dict) -> torch.nn.Module:
     from medmllm.models.mllm import MedMLLM
-    from medmllm.models.pretrain_heads import build_pretrainer
+    from medmllm.pretraining.heads import build_pretrainer
 
     torch.manual_seed(0)
     return build_pretrainer(MedMLLM.build(cfg["model"]), cfg["train"]["pretrain"])
@@ -83,7 +83,7 @@ def lightning(pre: torch.nn.Module, data: list[dict], cfg: dict) -> float:
     tc = from_dict(TrainConfig, {**cfg["train"], "max_steps": len(data), "optim": {**stage.optim_defaults(),
                                                                                  **cfg["train"]["optim"]}})
     stage.apply(pre, None)
-    from medmllm.training.encoder_module import EncoderPretrainModule
+    from medmllm.pretraining.module import EncoderPretrainModule
 
     module = EncoderPretrainModule(pre, tc, stage=stage)
     times: list[float] = []
@@ -154,7 +154,7 @@ def main() -> None:
     print(f"X-ray vs CT (bare loop): {rates[('xray', 'bare')] / rates[('ct', 'bare')]:.1f}x more X-ray samples/s")
     if a.data:
         from medmllm.data.schema import read_manifest
-        from medmllm.training.encoder_data import select_records
+        from medmllm.pretraining.data import select_records
 
         recs = select_records([r for r in read_manifest(a.data) if r.get("split") == "train"])
         per = {m: sum(im["modality"] == m for r in recs for im in r["images"]) / len(recs) for m in ("xray", "ct")}

@@ -121,9 +121,9 @@ def bare_run(cfg: dict, batches: list, warmup: int) -> float:
     import torch
 
     from medmllm.training import optim as optim_lib
-    from medmllm.training.module import token_loss_sums
+    from medmllm.models.loss import token_loss_sums
     from medmllm.training.plan import build_plan
-    from medmllm.training.stages import named_part_parameters
+    from medmllm.training.freeze import named_part_parameters
 
     ctx = build_plan(cfg, Path(cfg["train"]["run_dir"]), quiet=True)[0]
     L.seed_everything(0, verbose=False)
@@ -153,7 +153,7 @@ def encoder_share(cfg: dict, batches: list) -> float:
     """Fraction of a training step's time spent in the (frozen) encoders' forward passes."""
     import torch
 
-    from medmllm.training.module import token_loss_sums
+    from medmllm.models.loss import token_loss_sums
     from medmllm.training.plan import build_plan
 
     ctx = build_plan(cfg, Path(cfg["train"]["run_dir"]), quiet=True)[0]

@@ -357,7 +357,7 @@ class OptimConfig:
     """``train.optim``: optimiser, per-part learning rates, schedule, clipping, accumulation.
 
     ``lr_encoders`` / ``lr_connectors`` / ``lr_llm`` default to ``lr``. Unset keys take the stage's
-    defaults (``align`` uses lr 1e-3, ``instruct`` 2e-4, ``clinical`` 1e-4).
+    defaults (``align`` uses lr 1e-3, ``report`` and ``instruct`` 2e-4, ``clinical`` 1e-4).
     """
 
     __pydantic_config__ = STRICT

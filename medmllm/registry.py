@@ -100,8 +100,10 @@ BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.clinical",
                                     "medmllm.evaluation.benchmarks.report",
                                     "medmllm.evaluation.benchmarks.scienceqa.score",
                                     "medmllm.evaluation.benchmarks.seed_bench.score",
-                                    "medmllm.evaluation.benchmarks.encoder"))
-STAGES = Registry("stage", ("medmllm.training.stages", "medmllm.training.encoder_stage"))
+                                    "medmllm.pretraining.benchmark"))
+STAGES = Registry("stage", ("medmllm.training.stages", "medmllm.pretraining.stage"))
+# Tokenizer corpora of the tiny LLM (``model.llm.corpus: {name: settings}``); not shown by ``medmllm info``.
+CORPORA = Registry("corpus", ("medmllm.data.synthetic.corpus",))
 
 ALL = {"encoders": ENCODERS, "connectors": CONNECTORS, "llms": LLMS, "formats": FORMATS,
        "benchmarks": BENCHMARKS, "stages": STAGES}

@@ -14,6 +14,9 @@ With --optimize DIR the converted samples are also preprocessed (transforms + to
 --config) and written as litdata chunks that `data.streaming` can stream from a folder or an
 object store.
 """
+from pathlib import Path
+from typing import Any
+
 ORDER = 30
 
 # CLI dest -> (converter keyword, default); only keywords a converter accepts are passed to it.
@@ -65,7 +68,6 @@ def converter_kwargs(fn, args) -> dict:
 
 def run(args):
     import os
-    from pathlib import Path
 
     from medmllm.data.schema import sidecar_path, validate_record, write_manifest
     from medmllm.errors import InputError
@@ -98,7 +100,28 @@ def run(args):
         write_manifest(out, conv.records, image_root=os.path.relpath(root, out.parent.resolve()))
     print(f"wrote {out} ({len(conv.records)} record(s); image root {root})")
     if args.optimize:
-        from medmllm.data.streaming import optimize_from_cli
-
         optimize_from_cli(out, Path(args.optimize), args)
     return 0
+
+
+def optimize_from_cli(manifest: Path, out: Path, args: Any) -> None:
+    """``prepare --optimize``: build the model's pipelines and tokenizer from ``--config`` and write chunks."""
+    from medmllm.config import DataConfig, from_dict, load_config
+    from medmllm.data.collate import Collator
+    from medmllm.data.dataset import ManifestDataset
+    from medmllm.data.streaming import optimize_dataset
+    from medmllm.data.transforms import build_pipelines
+    from medmllm.errors import ConfigError
+    from medmllm.models.mllm import build_model
+
+    if not args.config:
+        raise ConfigError(None, "--optimize needs --config (its model section gives sizes and the tokenizer)")
+    cfg = load_config(args.config)
+    model = build_model(cfg.get("model") or {})
+    data_cfg = from_dict(DataConfig, cfg.get("data"), "data")
+    pipes = build_pipelines({m: model.input_spec(m) for m in model.config.modalities}, data_cfg.transforms)
+    ds = ManifestDataset.from_manifest(manifest, pipes, answer_as_target=data_cfg.answer_as_target)
+    collator = Collator(model.tokenizer, model.num_image_tokens, model.config.max_length,
+                        system_prompt=model.config.system_prompt)
+    n = optimize_dataset(ds, out, collator=collator)
+    print(f"wrote {n} preprocessed sample(s) as litdata chunks to {out}")

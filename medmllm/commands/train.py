@@ -1,7 +1,7 @@
 """medmllm train: one training stage or a pipeline of stages from a config."""
 
 NAME = "train"
-HELP = "train one stage or a pipeline of stages (align, instruct, clinical ...) from a config"
+HELP = "train one stage or a pipeline of stages (encoder, align, report, instruct, clinical) from a config"
 DESCRIPTION = """Train from a YAML config: `model`, `data`, `train` (one stage) or those plus `pipeline`
 (stages run in order, each starting from the previous stage's export).
 

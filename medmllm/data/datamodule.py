@@ -1,6 +1,6 @@
 """The Lightning DataModule: manifests (or litdata chunks) -> mixed, collated batches.
 
-Training sources are mixed by weight (:class:`~medmllm.data.sampling.MixtureSampler`), filtered by
+Training sources are mixed by weight (:class:`~medmllm.data.mixture.MixtureSampler`), filtered by
 task, optionally grouped by length; validation sources are concatenated in order. Images go
 through the model's per-modality pipelines (augmented for training only) and the on-disk cache;
 the :class:`~medmllm.data.collate.Collator` builds tokens and labels with the model's
@@ -21,7 +21,7 @@ from medmllm.config import DataConfig
 from medmllm.data.cache import MemoryCache, TensorCache
 from medmllm.data.collate import Collator
 from medmllm.data.dataset import ManifestDataset
-from medmllm.data.sampling import MixtureSampler
+from medmllm.data.mixture import MixtureSampler
 from medmllm.data.transforms import ImagePipeline, build_pipelines
 from medmllm.errors import ConfigError
 

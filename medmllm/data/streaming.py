@@ -209,26 +209,3 @@ class StreamingSamples(Dataset):
             out["input_ids"] = item["input_ids"].tolist()
             out["token_labels"] = item["token_labels"].tolist()
         return out
-
-
-def optimize_from_cli(manifest: Path, out: Path, args: Any) -> None:
-    """``prepare --optimize``: build the model's pipelines and tokenizer from ``--config`` and write chunks."""
-    from medmllm.config import DataConfig, from_dict, load_config
-    from medmllm.data.collate import Collator
-    from medmllm.data.transforms import build_pipelines
-    from medmllm.errors import ConfigError
-
-    if not args.config:
-        raise ConfigError(None, "--optimize needs --config (its model section gives sizes and the tokenizer)")
-    cfg = load_config(args.config)
-    from medmllm.models.mllm import MedMLLM
-
-    model = MedMLLM.build(cfg.get("model") or {})
-    data_cfg = from_dict(DataConfig, cfg.get("data"), "data")
-    pipes = build_pipelines({m: model.input_spec(m) for m in model.config.modalities}, data_cfg.transforms)
-    ds = ManifestDataset.from_manifest(manifest, pipes, answer_as_target=data_cfg.answer_as_target)
-    collator = Collator(model.tokenizer, model.num_image_tokens, model.config.max_length,
-                        system_prompt=model.config.system_prompt)
-    n = optimize_dataset(ds, out, collator=collator)
-    print(f"wrote {n} preprocessed sample(s) as litdata chunks to {out}")
-

@@ -1,6 +1,12 @@
-"""Export folders: ``save_export`` / ``load_export`` / ``init_from_export`` / ``load_encoder_init``.
+"""Export folders on disk: write them, check them, read their parts back.
 
-Layout of an export (written to a temporary sibling folder, then renamed into place)::
+``save_export`` writes one atomically (:func:`medmllm.files.atomic_dir`, no marker);
+``write_export`` writes into a folder the caller makes atomic (a training stage's export, which
+holds more files). Reading gives the parts the model factory of :mod:`medmllm.models.mllm`
+assembles: ``read_export`` (the checked ``medmllm.yaml``), ``rebuild_config``, ``load_llm``,
+``load_mm_weights``, ``load_encoder_init``. This module never builds a model itself.
+
+Layout of an export::
 
     medmllm.yaml               resolved model config + how the LLM is stored + provenance
     mm.safetensors             encoders.* and connectors.* weights
@@ -19,7 +25,6 @@ import copy
 import logging
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +32,13 @@ import torch
 
 from medmllm.config import ModelConfig, deep_merge, dump_yaml, from_dict, read_yaml, to_plain
 from medmllm.errors import InputError
+from medmllm.files import atomic_dir
 from medmllm.registry import LLMS
 
 log = logging.getLogger(__name__)
 
 FORMAT = "medmllm-export"
+MM_WEIGHTS = "mm.safetensors"
 REBUILDABLE = ("hf", "smollm2")  # LLM sources that can be rebuilt from their reference
 
 
@@ -64,58 +71,62 @@ def save_export(model: Any, path: str | os.PathLike, *, llm: str = "auto", extra
         extra: more top-level entries for ``medmllm.yaml`` (training config, metrics ...).
         card: model card text (a default card is written otherwise).
     """
-    from safetensors.torch import save_file
-
-    from medmllm.provenance import provenance, versions
-
     dest = Path(path)
+    llm_mode(model, llm, dest)  # a bad request fails before anything is written
+    with atomic_dir(dest, marker=False) as tmp:
+        write_export(model, tmp, llm=llm, extra=extra, card=card)
+    log.info("saved export %s", dest)
+    return dest
+
+
+def llm_mode(model: Any, llm: str, dest: Path) -> str:
+    """How the LLM is stored: ``full`` or ``adapter`` (see :func:`save_export`)."""
     has_lora = model.has_lora
     rebuildable = model.llm_source.get("name") in REBUILDABLE and not getattr(model, "llm_base_modified", False)
     mode = llm if llm != "auto" else ("adapter" if has_lora and rebuildable else "full")
     if mode == "adapter" and not (has_lora and rebuildable):
         raise InputError(dest, "an adapter-only export needs a LoRA model on a rebuildable base (hf/smollm2) "
                                "whose base weights were not trained")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        save_file(_mm_state(model), str(tmp / "mm.safetensors"), metadata={"format": "pt"})
-        overrides = {}
-        for m, enc in model.encoders.items():
-            o = enc_assets(enc, tmp / "encoders" / m, f"encoders/{m}")
-            if o:
-                overrides[m] = o
-        model.tokenizer.save_pretrained(str(tmp / "tokenizer"))
-        if has_lora:
-            model.llm.save_pretrained(str(tmp / "adapter"), save_embedding_layers=False)
-        if mode == "full":
-            target = model.llm.get_base_model() if has_lora else model.llm
-            sd = _base_state(model.llm) if has_lora else None
-            target.save_pretrained(str(tmp / "llm"), state_dict=sd)
-        cfg = to_plain(model.config)
-        cfg["init_from"] = None
-        for m in cfg["modalities"]:
-            cfg["modalities"][m]["encoder"].pop("init_from", None)
-        doc = {"format": FORMAT, "version": 1, "model": cfg,
-               "checkpoint": {"llm": mode, "llm_source": model.llm_source, "lora": has_lora,
-                              "llm_dtype": str(model.llm.dtype).replace("torch.", ""),
-                              "encoder_overrides": overrides},
-               "provenance": provenance(cfg), "versions": versions()}
-        doc.update(extra or {})
-        dump_yaml(doc, tmp / "medmllm.yaml")
-        (tmp / "README.md").write_text(card or _default_card(doc), encoding="utf-8")
-        old = None
-        if dest.exists():
-            old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(dest, old)
-        os.replace(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log.info("saved export %s (llm: %s)", dest, mode)
-    return dest
+    return mode
+
+
+def write_export(model: Any, folder: str | os.PathLike, *, llm: str = "auto", extra: dict[str, Any] | None = None,
+                 card: str | None = None) -> None:
+    """Write the export files of ``model`` into ``folder`` (which the caller makes atomic)."""
+    from safetensors.torch import save_file
+
+    from medmllm.provenance import provenance, versions
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    mode = llm_mode(model, llm, root)
+    has_lora = model.has_lora
+    save_file(_mm_state(model), str(root / MM_WEIGHTS), metadata={"format": "pt"})
+    overrides = {}
+    for m, enc in model.encoders.items():
+        o = enc_assets(enc, root / "encoders" / m, f"encoders/{m}")
+        if o:
+            overrides[m] = o
+    model.tokenizer.save_pretrained(str(root / "tokenizer"))
+    if has_lora:
+        model.llm.save_pretrained(str(root / "adapter"), save_embedding_layers=False)
+    if mode == "full":
+        target = model.llm.get_base_model() if has_lora else model.llm
+        sd = _base_state(model.llm) if has_lora else None
+        target.save_pretrained(str(root / "llm"), state_dict=sd)
+    cfg = to_plain(model.config)
+    cfg["init_from"] = None
+    for m in cfg["modalities"]:
+        cfg["modalities"][m]["encoder"].pop("init_from", None)
+    doc = {"format": FORMAT, "version": 1, "model": cfg,
+           "checkpoint": {"llm": mode, "llm_source": model.llm_source, "lora": has_lora,
+                          "llm_dtype": str(model.llm.dtype).replace("torch.", ""),
+                          "encoder_overrides": overrides},
+           "provenance": provenance(cfg), "versions": versions()}
+    doc.update(extra or {})
+    dump_yaml(doc, root / "medmllm.yaml")
+    (root / "README.md").write_text(card or _default_card(doc), encoding="utf-8")
+    log.info("wrote export files to %s (llm: %s)", root, mode)
 
 
 def enc_assets(enc: Any, folder: Path, rel: str) -> dict[str, Any] | None:
@@ -164,7 +175,8 @@ def read_export(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     return root, doc
 
 
-def _load_llm(root: Path, doc: dict[str, Any], dtype: str | None) -> Any:
+def load_llm(root: Path, doc: dict[str, Any], dtype: str | None) -> Any:
+    """The LLM bundle of an export: full weights, or the referenced base; LoRA adapter on top."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from medmllm.models.llm import LLMBundle, prepare_tokenizer_and_model, resolve_dtype
@@ -188,7 +200,8 @@ def _load_llm(root: Path, doc: dict[str, Any], dtype: str | None) -> Any:
     return LLMBundle(model, tokenizer, source)
 
 
-def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file as tensors; an unreadable file is an InputError naming it."""
     from safetensors.torch import load_file
 
     try:
@@ -197,10 +210,11 @@ def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
         raise InputError(file, f"unreadable safetensors file: {e}") from None
 
 
-def _load_mm(model: Any, file: Path, modalities: list[str] | None = None) -> None:
+def load_mm_weights(model: Any, file: Path, modalities: list[str] | None = None) -> None:
+    """Load the encoders and connectors of ``modalities`` (default: all of the model's) from ``file``."""
     if not file.is_file():
         raise InputError(file, "missing encoder/connector weights")
-    sd = _read_safetensors(file)
+    sd = read_safetensors(file)
     keep = modalities if modalities is not None else list(model.encoders)
     sd = {k: v for k, v in sd.items() if k.split(".")[1] in keep}
     own = {k for k in _mm_state(model) if k.split(".")[1] in keep}
@@ -213,46 +227,13 @@ def _load_mm(model: Any, file: Path, modalities: list[str] | None = None) -> Non
         raise InputError(file, f"weight shapes do not match the config: {str(e).splitlines()[1:2]}") from None
 
 
-def load_export(path: str | os.PathLike, *, dtype: str | None = None) -> Any:
-    """Rebuild a MedMLLM from an export folder."""
-    from medmllm.models.mllm import MedMLLM
-
-    root, doc = read_export(path)
+def rebuild_config(root: Path, doc: dict[str, Any]) -> ModelConfig:
+    """The model config of an export with its encoder assets (HF tower configs) pointed inside ``root``."""
     cfg_dict = copy.deepcopy(doc["model"])
     for m, o in (doc["checkpoint"].get("encoder_overrides") or {}).items():
         enc = cfg_dict["modalities"][m]["encoder"]
         cfg_dict["modalities"][m]["encoder"] = deep_merge(enc, _resolve_paths(o, root))
-    cfg = from_dict(ModelConfig, cfg_dict, "model")
-    model = MedMLLM(cfg, _load_llm(root, doc, dtype))
-    _load_mm(model, root / "mm.safetensors")
-    model.config = from_dict(ModelConfig, doc["model"], "model")  # the user's config, not our overrides
-    return model
-
-
-def init_from_export(cfg: ModelConfig) -> Any:
-    """Start a stage from a whole exported model, with the current config's modalities and LoRA.
-
-    Modalities present in both keep the export's weights; new ones start fresh. A LoRA adapter
-    in the export keeps training when the config asks for LoRA, otherwise it is merged.
-    """
-    from medmllm.models.mllm import MedMLLM
-
-    root, doc = read_export(cfg.init_from)
-    bundle = _load_llm(root, doc, cfg.llm.get("dtype"))
-    lora = cfg.llm.get("lora")
-    if doc["checkpoint"].get("lora") and not lora:
-        bundle.model = bundle.model.merge_and_unload()
-        bundle.source = {"name": "export", "path": str(root)}
-    model = MedMLLM(cfg, bundle)
-    if lora and not doc["checkpoint"].get("lora"):
-        model.add_lora(lora)
-    shared = [m for m in cfg.modalities if m in doc["model"]["modalities"]]
-    _load_mm(model, root / "mm.safetensors", shared)
-    log.info("initialised from %s (modalities from the export: %s)", root, shared or "none")
-    for m, mc in cfg.modalities.items():
-        if mc.encoder.get("init_from"):
-            load_encoder_init(model, m, mc.encoder["init_from"])
-    return model
+    return from_dict(ModelConfig, cfg_dict, "model")
 
 
 def load_encoder_init(model: Any, modality: str, source: str | os.PathLike) -> None:
@@ -260,13 +241,13 @@ def load_encoder_init(model: Any, modality: str, source: str | os.PathLike) -> N
     src = Path(source)
     if src.is_dir():
         root, _ = read_export(src)
-        sd = _read_safetensors(root / "mm.safetensors")
+        sd = read_safetensors(root / MM_WEIGHTS)
         pre = f"encoders.{modality}."
         sd = {k[len(pre):]: v for k, v in sd.items() if k.startswith(pre)}
         if not sd:
             raise InputError(src, f"export has no '{modality}' encoder")
     elif src.is_file() and src.suffix == ".safetensors":
-        sd = _read_safetensors(src)
+        sd = read_safetensors(src)
     else:
         raise InputError(src, "encoder init_from: expected an export folder or a .safetensors file")
     try:

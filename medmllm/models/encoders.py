@@ -186,27 +186,6 @@ class HFVision(Encoder):
     def grid(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         return self._check_shape(input_shape, self.patch_size)
 
-    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
-        """The tower's own resize / centre crop / normalisation with MONAI: ``(C, H, W)`` in [0, 1]."""
-        from monai.transforms import CenterSpatialCrop, NormalizeIntensity, Resize
-
-        pp = self.preprocess_spec
-        x = image.float()
-        if x.shape[0] == 1 and self.channels == 3:
-            x = x.repeat(3, 1, 1)
-        r = pp.get("resize")
-        if isinstance(r, int):  # shortest edge
-            h, w = x.shape[1:]
-            s = r / min(h, w)
-            x = Resize((max(r, round(h * s)), max(r, round(w * s))), mode="bicubic", anti_aliasing=True)(x)
-        elif r is not None:
-            x = Resize(r, mode="bicubic", anti_aliasing=True)(x)
-        if pp.get("crop"):
-            x = CenterSpatialCrop(pp["crop"])(x)
-        if pp.get("mean") is not None:
-            x = NormalizeIntensity(subtrahend=pp["mean"], divisor=pp["std"], channel_wise=True)(x)
-        return torch.as_tensor(x).clamp(-1e4, 1e4).float()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, T, D)
         kw = {"interpolate_pos_encoding": True} if "Dinov2" not in type(self.tower).__name__ else {}
         out = self.tower(pixel_values=x.to(self.tower.dtype), output_hidden_states=True, **kw)

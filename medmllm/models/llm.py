@@ -18,7 +18,7 @@ import torch
 
 from medmllm.data.conversation import DEFAULT_CHAT_TEMPLATE, PLACEHOLDERS
 from medmllm.errors import ConfigError, InputError
-from medmllm.registry import LLMS
+from medmllm.registry import CORPORA, LLMS
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +134,18 @@ def build_hf(path: str, *, gguf_file: str | None = None, dtype: str = "float32",
 
 def read_corpus(corpus: str | os.PathLike | Iterable[str] | dict[str, Any] | None) -> list[str]:
     """Texts to train a tokenizer on: a list of strings, a manifest (JSONL) whose messages and
-    reports are used, or ``{"synthetic": {cases, seed, langs, ...}}``: the conversations of synthetic
-    cases rendered as text only (no images; ``medmllm.data.synthetic``), so a config can train its
-    tokenizer on the report language of a synthetic data set before that data set is written."""
+    reports are used, or ``{provider: {settings}}``: the texts of a corpus provider registered in
+    :data:`medmllm.registry.CORPORA` (``{"synthetic": {cases, seed, langs, ...}}``: the conversations
+    of synthetic cases, text only, so a config can train its tokenizer on the report language of a
+    synthetic data set before that data set is written)."""
     if corpus is None:
         return list(DEFAULT_CORPUS)
     if isinstance(corpus, dict):
-        return synthetic_corpus(**corpus) + list(DEFAULT_CORPUS)
+        if len(corpus) != 1:
+            raise ConfigError(None, f"model.llm.corpus: expected one provider such as {{synthetic: {{cases: 500}}}}; "
+                                    f"valid: {', '.join(CORPORA.names())}")
+        (name, settings), = corpus.items()
+        return list(CORPORA.build(str(name), **(settings or {}))) + list(DEFAULT_CORPUS)
     if isinstance(corpus, (str, os.PathLike)):
         p = Path(corpus)
         if not p.is_file():
@@ -158,24 +163,6 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str] | dict[str, Any] | Non
             texts += [v for k, v in rep.items() if k in ("findings", "impression") and isinstance(v, str)]
         return texts + list(DEFAULT_CORPUS)
     return [str(t) for t in corpus]
-
-
-def synthetic_corpus(synthetic: dict[str, Any]) -> list[str]:
-    """Every message and report of ``cases`` synthetic cases (text only: nothing is rendered)."""
-    from medmllm.config import from_dict
-    from medmllm.data.synthetic.case import render_case
-    from medmllm.data.synthetic.config import SynthConfig
-
-    opts = dict(synthetic)
-    cases, seed = int(opts.pop("cases", 500)), int(opts.pop("seed", 0))
-    opts.update(render_xray=False, render_ct=False)
-    cfg = from_dict(SynthConfig, opts, "model.llm.corpus.synthetic")
-    texts: list[str] = []
-    for i in range(cases):
-        case = render_case(seed, i, cfg)
-        for tasks in case.tasks.values():
-            texts += [m["content"] for t in tasks for m in t.messages]
-    return texts
 
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int = 512) -> Any:
@@ -205,7 +192,8 @@ def build_tiny(family: str = "llama", hidden_size: int = 64, num_layers: int = 2
 
     Args:
         family: "llama" or "qwen2".
-        corpus: list of strings or a manifest path (None: a small built-in corpus).
+        corpus: list of strings, a manifest path or ``{provider: settings}`` (:func:`read_corpus`;
+            None: a small built-in corpus).
         seed: seeds the weight init (same seed, same weights).
     """
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config

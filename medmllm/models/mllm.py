@@ -5,28 +5,31 @@ its image yields tokens (see ``medmllm.data.conversation``). ``embed`` encodes e
 batch, checks per sample that the placeholder count equals the feature count (raising with the
 sample index otherwise) and writes the features into the placeholder positions with
 ``masked_scatter``. Samples may carry any number of images of either modality, or none.
+
+The one model factory is here too: :func:`build_model` (a config, fresh or started from an export
+with ``init_from``) and :func:`load_model` (an export folder); ``MedMLLM.build`` and
+``MedMLLM.from_pretrained`` are the same functions. :mod:`medmllm.models.checkpoint` reads and
+writes the export files and never builds a model itself.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from medmllm.config import ModelConfig, from_dict
-from medmllm.data.conversation import IGNORE_INDEX, placeholder_token_ids
+from medmllm.data.conversation import placeholder_token_ids
 from medmllm.errors import ConfigError, InputError
-from medmllm.models import generation
+from medmllm.models import checkpoint, generation
 from medmllm.models.llm import LLMBundle, apply_lora, end_of_turn_ids
+from medmllm.models.loss import token_loss_sums
 from medmllm.registry import CONNECTORS, ENCODERS, LLMS
 
 log = logging.getLogger(__name__)
-
-PARTS = ("encoders", "connectors", "llm", "lora")
 
 
 class ImageTokenMismatchError(InputError):
@@ -62,38 +65,19 @@ class MedMLLM(nn.Module):
         if missing:
             raise ConfigError(None, f"tokenizer lacks placeholder tokens for {missing}")
 
-    # ---- construction --------------------------------------------------------------------------
     @classmethod
     def build(cls, config: ModelConfig | dict[str, Any]) -> "MedMLLM":
-        """Build from a model config (dict or dataclass); honours ``init_from`` and ``lora``."""
-        cfg = config if isinstance(config, ModelConfig) else from_dict(ModelConfig, config, "model")
-        if cfg.init_from:
-            from medmllm.models.checkpoint import init_from_export
-
-            return init_from_export(cfg)
-        llm_kw = {k: v for k, v in cfg.llm.items() if k not in ("name", "lora")}
-        model = cls(cfg, LLMS.build(cfg.llm["name"], **llm_kw))
-        if cfg.llm.get("lora"):
-            model.add_lora(cfg.llm["lora"])
-        from medmllm.models.checkpoint import load_encoder_init
-
-        for m, mc in cfg.modalities.items():
-            if mc.encoder.get("init_from"):
-                load_encoder_init(model, m, mc.encoder["init_from"])
-        return model
+        """Build from a model config (dict or dataclass); honours ``init_from`` and ``lora`` (:func:`build_model`)."""
+        return build_model(config)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **kwargs: Any) -> "MedMLLM":
-        """Load an export folder written by :meth:`save_pretrained` (no pickle, no name guessing)."""
-        from medmllm.models.checkpoint import load_export
-
-        return load_export(path, **kwargs)
+        """Load an export folder written by :meth:`save_pretrained` (:func:`load_model`)."""
+        return load_model(path, **kwargs)
 
     def save_pretrained(self, path: str | os.PathLike, **kwargs: Any) -> None:
         """Write an export folder atomically (see ``medmllm.models.checkpoint.save_export``)."""
-        from medmllm.models.checkpoint import save_export
-
-        save_export(self, path, **kwargs)
+        checkpoint.save_export(self, path, **kwargs)
 
     def add_lora(self, lora: dict[str, Any]) -> None:
         """Wrap the LLM with a PEFT LoRA adapter (``{r, alpha, dropout, target_modules}``)."""
@@ -103,7 +87,6 @@ class MedMLLM(nn.Module):
     def has_lora(self) -> bool:
         return any("lora_" in n for n, _ in self.llm.named_parameters())
 
-    # ---- shapes ---------------------------------------------------------------------------------
     def input_spec(self, modality: str) -> dict[str, Any]:
         """What the data transforms must produce for ``modality`` (size, channels, mean, std)."""
         return self._encoder(modality).input_spec
@@ -118,7 +101,6 @@ class MedMLLM(nn.Module):
             raise ConfigError(None, f"modality '{modality}' is not in this model; it has: {', '.join(self.encoders)}")
         return self.encoders[modality]
 
-    # ---- the splice -----------------------------------------------------------------------------
     def embed(self, input_ids: torch.Tensor, pixel_values: dict[str, torch.Tensor] | None = None,
               image_sample_index: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Token embeddings with image features written into the placeholder positions."""
@@ -171,13 +153,9 @@ class MedMLLM(nn.Module):
         """Mean token loss per sample over its label positions ``(B,)`` (NaN where it has none)."""
         out = self.forward(batch["input_ids"], batch.get("attention_mask"), None, batch.get("pixel_values"),
                            batch.get("image_sample_index"))
-        logits = out.logits[:, :-1].float()  # (B, L-1, V)
-        target = batch["labels"][:, 1:].to(logits.device)  # (B, L-1)
-        tok = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none")
-        n = (target != IGNORE_INDEX).sum(1)
-        return tok.sum(1) / n  # (B,)
+        sums, counts = token_loss_sums(out.logits, batch["labels"])
+        return sums / counts  # (B,)
 
-    # ---- generation -----------------------------------------------------------------------------
     def _prepare_generation(self, input_ids, attention_mask, pixel_values, image_sample_index, kwargs):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -217,39 +195,45 @@ class MedMLLM(nn.Module):
 
         return generation.stream_text(self.tokenizer, run)
 
-    # ---- what trains ----------------------------------------------------------------------------
-    def parts(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
-        """Named parameters by part: ``encoders.<m>``, ``connectors.<m>``, ``llm``, ``lora``."""
-        out: dict[str, list[tuple[str, nn.Parameter]]] = {}
-        for kind in ("encoders", "connectors"):
-            for m, mod in getattr(self, kind).items():
-                out[f"{kind}.{m}"] = [(f"{kind}.{m}.{n}", p) for n, p in mod.named_parameters()]
-        out["llm"], out["lora"] = [], []
-        for n, p in self.llm.named_parameters():
-            out["lora" if "lora_" in n else "llm"].append((f"llm.{n}", p))
-        return out
 
-    def freeze(self, policy: Iterable[str] | dict[str, bool]) -> dict[str, int]:
-        """Train exactly the parts named (``encoders``, ``connectors``, ``llm``, ``lora``, or one
-        modality such as ``encoders.ct``); freeze the rest. Logs and returns trainable counts."""
-        train = {k for k, v in policy.items() if v} if isinstance(policy, dict) else set(policy)
-        parts = self.parts()
-        valid = set(PARTS) | set(parts)
-        unknown = sorted(train - valid)
-        if unknown:
-            raise ConfigError(None, f"freeze policy: unknown part(s) {unknown}; valid: {', '.join(sorted(valid))}")
-        if "lora" in train and not parts["lora"]:
-            raise ConfigError(None, "freeze policy trains 'lora' but the model has no LoRA adapter (set model.llm.lora)")
-        counts = {}
-        for name, params in parts.items():
-            on = name in train or name.split(".")[0] in train
-            for _, p in params:
-                p.requires_grad_(on)
-            counts[name] = sum(p.numel() for _, p in params) if on else 0
-        if counts["llm"]:
-            self.llm_base_modified = True
-        total = sum(p.numel() for p in self.parameters())
-        n = sum(counts.values())
-        log.info("trainable: %s; %d of %d parameters (%.2f%%)",
-                 ", ".join(f"{k}={v:,}" for k, v in counts.items() if v) or "nothing", n, total, 100 * n / max(total, 1))
-        return counts
+def build_model(config: ModelConfig | dict[str, Any]) -> MedMLLM:
+    """A MedMLLM from a model config: fresh, or started from an export (``init_from``).
+
+    With ``init_from`` the LLM (and its LoRA adapter) and the encoders/connectors of the modalities
+    present in both come from the export; new modalities start fresh. A LoRA adapter in the
+    export keeps training when the config asks for LoRA, otherwise it is merged. Each encoder's own
+    ``init_from`` (an export or a ``.safetensors`` file) is loaded last.
+    """
+    cfg = config if isinstance(config, ModelConfig) else from_dict(ModelConfig, config, "model")
+    lora = cfg.llm.get("lora")
+    if cfg.init_from:
+        root, doc = checkpoint.read_export(cfg.init_from)
+        bundle = checkpoint.load_llm(root, doc, cfg.llm.get("dtype"))
+        had_lora = bool(doc["checkpoint"].get("lora"))
+        if had_lora and not lora:
+            bundle.model = bundle.model.merge_and_unload()
+            bundle.source = {"name": "export", "path": str(root)}
+        model = MedMLLM(cfg, bundle)
+        if lora and not had_lora:
+            model.add_lora(lora)
+        shared = [m for m in cfg.modalities if m in doc["model"]["modalities"]]
+        checkpoint.load_mm_weights(model, root / checkpoint.MM_WEIGHTS, shared)
+        log.info("initialised from %s (modalities from the export: %s)", root, shared or "none")
+    else:
+        llm_kw = {k: v for k, v in cfg.llm.items() if k not in ("name", "lora")}
+        model = MedMLLM(cfg, LLMS.build(cfg.llm["name"], **llm_kw))
+        if lora:
+            model.add_lora(lora)
+    for m, mc in cfg.modalities.items():
+        if mc.encoder.get("init_from"):
+            checkpoint.load_encoder_init(model, m, mc.encoder["init_from"])
+    return model
+
+
+def load_model(path: str | os.PathLike, *, dtype: str | None = None) -> MedMLLM:
+    """Rebuild the MedMLLM of an export folder (no pickle; the model type comes from ``medmllm.yaml``)."""
+    root, doc = checkpoint.read_export(path)
+    model = MedMLLM(checkpoint.rebuild_config(root, doc), checkpoint.load_llm(root, doc, dtype))
+    checkpoint.load_mm_weights(model, root / checkpoint.MM_WEIGHTS)
+    model.config = from_dict(ModelConfig, doc["model"], "model")  # the user's config, not the rebuild paths
+    return model

@@ -1,63 +1,68 @@
-"""Builders of a stage's Trainer and DataModule from its resolved config.
+"""Everything a stage is built from, in one place: ``build_stage(ctx)`` and the stage's Trainer.
 
-The DataModule of the data pipeline is wrapped so that its training loader becomes a
-:class:`~medmllm.training.sampler.ResumableDataLoader` (exact mid-epoch resume; sharded by rank
-without Lightning's sampler replacement). The Trainer gets: the strategy from
+:func:`build_stage` turns a stage's run context (:class:`~medmllm.training.plan.StageContext`)
+into its model, DataModule, LightningModule and trainable summary through the stage's hooks
+(:class:`~medmllm.training.stages.Stage`); ``medmllm train`` and ``medmllm validate`` both use it.
+The DataModule is wrapped so that its training loader is resumable mid-epoch and sharded by rank
+(:mod:`medmllm.training.resumable_loader`). The Trainer gets: the strategy from
 :mod:`medmllm.training.strategies`, atomic checkpoint IO, checkpoint callbacks (best on
 ``train.checkpoint.monitor``, last, every N steps), a CSV logger and the progress bar unless quiet.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 from torch import nn
 
 from medmllm.errors import ConfigError
 from medmllm.hardware import resolve_precision
-from medmllm.training.sampler import make_resumable
+from medmllm.training.resumable_loader import ResumableData
 from medmllm.training.strategies import build_strategy, cuda_missing, resolve_accelerator
 
 log = logging.getLogger(__name__)
 
 
-class ResumableData(L.LightningDataModule):
-    """Delegates to a DataModule; its training loader is made resumable and sharded by rank."""
+class BuiltStage(NamedTuple):
+    """What :func:`build_stage` returns: the stage's model, DataModule (None when not built), module, summary."""
 
-    def __init__(self, inner: L.LightningDataModule, seed: int):
-        super().__init__()
-        self.inner = inner
-        self.seed = seed
-
-    def prepare_data(self) -> None:
-        self.inner.prepare_data()
-
-    def setup(self, stage: str) -> None:
-        self.inner.trainer = self.trainer
-        self.inner.setup(stage)
-
-    def train_dataloader(self) -> Any:
-        rank = self.trainer.global_rank if self.trainer is not None else 0
-        world = self.trainer.world_size if self.trainer is not None else 1
-        return make_resumable(self.inner.train_dataloader(), seed=self.seed, rank=rank, world_size=world)
-
-    def val_dataloader(self) -> Any:
-        return self.inner.val_dataloader()
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.inner.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.inner.load_state_dict(state)
+    model: nn.Module
+    datamodule: L.LightningDataModule | None
+    module: L.LightningModule
+    summary: Any
 
 
-def default_datamodule(ctx: Any, model: nn.Module) -> L.LightningDataModule:
-    """The manifest DataModule of ``ctx.config["data"]`` for ``model``, wrapped resumable.
+def build_stage(ctx: Any, *, data: bool = True) -> BuiltStage:
+    """Build a stage from its context: seed, model, freeze policy, DataModule, LightningModule.
+
+    Args:
+        ctx: the stage's :class:`~medmllm.training.plan.StageContext`.
+        data: build the DataModule (``validate --no-data`` skips it).
+    """
+    L.seed_everything(ctx.train.seed, workers=True, verbose=False)
+    model = ctx.stage.build_model(ctx)
+    summary = ctx.stage.apply(model, dataclasses.asdict(ctx.train.trainable))
+    setup_model(model, ctx)
+    datamodule = ctx.stage.build_datamodule(ctx, model) if data else None
+    module = ctx.stage.build_module(model, ctx)
+    if hasattr(module, "enable_feature_cache"):
+        module.enable_feature_cache(ctx.augmented)
+    return BuiltStage(model, datamodule, module, summary)
+
+
+def default_datamodule(ctx: Any, model: nn.Module, datamodule_class: Any = None) -> ResumableData:
+    """The manifest DataModule of ``ctx.config["data"]`` for the MedMLLM ``model``, wrapped resumable.
 
     Also records in ``ctx`` which modalities are augmented during training (the feature cache
-    is only used for the others) and the validation samples used for generated reports.
+    is only used for the others).
+
+    Args:
+        ctx: the stage's run context.
+        model: the MedMLLM (tokenizer, sizes, token counts).
+        datamodule_class: a :class:`~medmllm.data.datamodule.MedDataModule` subclass (default: itself).
     """
     from medmllm.config import DataConfig, from_dict
     from medmllm.data.datamodule import MedDataModule
@@ -66,7 +71,7 @@ def default_datamodule(ctx: Any, model: nn.Module) -> L.LightningDataModule:
     aug = data_cfg.transforms.augment
     augmented = aug.enabled and aug.prob > 0
     ctx.augmented = {m: augmented for m in getattr(model, "encoders", {})}
-    return ResumableData(MedDataModule.from_model(data_cfg, model), seed=ctx.train.seed)
+    return ResumableData((datamodule_class or MedDataModule).from_model(data_cfg, model), seed=ctx.train.seed)
 
 
 def setup_model(model: nn.Module, ctx: Any) -> None:

@@ -1,8 +1,8 @@
-"""The LightningModule of the report-writing stages (``align``, ``instruct``, ``clinical``).
+"""The LightningModule of the report-writing stages (``align``, ``report``, ``instruct``, ``clinical``).
 
-Loss: token cross-entropy on the assistant tokens, normalised by the number of supervised
-tokens of the whole (all-rank) batch, so that N processes with batch B give the same gradient
-as one process with batch N*B. Validation logs ``val/loss`` (token-weighted over the whole
+Loss: token cross-entropy on the assistant tokens (:func:`medmllm.models.loss.token_loss_sums`),
+normalised by the number of supervised tokens of the whole (all-rank) batch, so that N processes
+with batch B give the same gradient as one process with batch N*B. Validation logs ``val/loss`` (token-weighted over the whole
 validation set), a few generated sample reports, and clinical macro-F1 on a small subset when
 the report labeler is available. Frozen encoders run in eval mode and, when their inputs are not
 augmented, through a :class:`~medmllm.training.feature_cache.FeatureCache`. Checkpoints keep
@@ -18,27 +18,19 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from medmllm.data.conversation import IGNORE_INDEX
 from medmllm.errors import InputError
+from medmllm.models.loss import token_loss_sums
 from medmllm.training import optim as optim_lib
 from medmllm.training.feature_cache import FeatureCache
-from medmllm.training.stages import Stage, named_part_parameters
+from medmllm.training.freeze import named_part_parameters
 
 log = logging.getLogger(__name__)
 
 
-def token_loss_sums(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample sums of next-token losses and counts of supervised tokens, ``(B,)`` each."""
-    pred = logits[:, :-1].float()  # (B, L-1, V)
-    target = labels[:, 1:].to(pred.device)  # (B, L-1)
-    tok = F.cross_entropy(pred.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none")  # (B, L-1)
-    return tok.sum(1), (target != IGNORE_INDEX).sum(1)
-
-
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
+    """The RNG states of torch, Python, NumPy (and CUDA) of this process, as a checkpoint stores them."""
     np_state = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
              "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
@@ -48,7 +40,8 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
     torch.set_rng_state(state["torch"])
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
@@ -64,11 +57,11 @@ class MedMLLMModule(L.LightningModule):
     Args:
         model: the model; its trainable parameters are set by ``stage.apply`` beforehand.
         cfg: the stage's :class:`~medmllm.config.TrainConfig`.
-        stage: the :class:`~medmllm.training.stages.Stage`.
+        stage: the :class:`~medmllm.training.stages.Stage` (its ``frozen_modules`` stay in eval mode).
         ctx: the stage's run context (validation samples for reports and F1, augmentation flags).
     """
 
-    def __init__(self, model: nn.Module, cfg: Any, *, stage: Stage, ctx: Any = None):
+    def __init__(self, model: nn.Module, cfg: Any, *, stage: Any, ctx: Any = None):
         super().__init__()
         self.model = model
         self.cfg = cfg
@@ -84,7 +77,6 @@ class MedMLLMModule(L.LightningModule):
         self.record_samples = False
         self.last_val: dict[str, Any] = {}
 
-    # ---- set-up --------------------------------------------------------------------------------
     def enable_feature_cache(self, augmented: dict[str, bool] | None = None) -> list[str]:
         """Cache the outputs of frozen encoders whose training inputs are not augmented."""
         fc = self.cfg.feature_cache
@@ -117,15 +109,14 @@ class MedMLLMModule(L.LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         if self._rng_to_restore is not None:
-            _set_rng_state(self._rng_to_restore)
+            set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
         self._set_frozen_eval()
 
     def on_validation_end(self) -> None:
         if self._rng_after_step is not None and self._trainer is not None and self.trainer.state.fn == "fit":
-            _set_rng_state(self._rng_after_step)
+            set_rng_state(self._rng_after_step)
 
-    # ---- steps ---------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """Logits ``(B, L, V)`` of a collated batch."""
         if self.feature_cache is not None:
@@ -188,7 +179,7 @@ class MedMLLMModule(L.LightningModule):
         # The RNG state between two training steps is what a checkpoint stores and what the next
         # step starts from (backward and the optimiser draw no random numbers); validation in
         # between is made RNG-neutral (on_validation_end).
-        self._rng_after_step = _rng_state()
+        self._rng_after_step = rng_state()
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -214,20 +205,18 @@ class MedMLLMModule(L.LightningModule):
                 self.log(k, v, sync_dist=False)
                 self.last_val[k] = v
 
-    # ---- optimiser -----------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
         total = self.cfg.max_steps
         if (total is None or total < 0) and self._trainer is not None:
             total = int(self.trainer.estimated_stepping_batches)
         return optim_lib.configure(named_part_parameters(self.model), self.cfg.optim, total)
 
-    # ---- checkpoints ---------------------------------------------------------------------------
     def _frozen_fingerprint(self) -> torch.Tensor:
         sums = [p.detach().double().sum() for p in self.model.parameters() if not p.requires_grad]
         return torch.stack(sums).cpu() if sums else torch.zeros(0, dtype=torch.float64)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        mine = self._rng_after_step or _rng_state()
+        mine = self._rng_after_step or rng_state()
         states = [mine]
         if self._trainer is not None and self.trainer.world_size > 1 and torch.distributed.is_initialized():
             states = [None] * self.trainer.world_size

@@ -1,8 +1,9 @@
 """Run one training stage or a pipeline of stages from a config; resume a run folder exactly.
 
 ``train(cfg)`` plans the stages (:mod:`medmllm.training.plan`), writes the run's resolved config,
-and for each stage: builds the model (from the previous stage's export when chained), applies the
-stage's freeze policy, builds the DataModule and the LightningModule, fits with Lightning
+and for each stage: builds it (:func:`medmllm.training.builders.build_stage`: the model, from the
+previous stage's export when chained, the stage's freeze policy, the DataModule and the
+LightningModule), fits with Lightning
 (checkpoints: best on the monitored metric, last, every N steps; atomic writes), and exports the
 model (model card, resolved config and provenance included). ``train(..., resume=RUN_DIR)``
 skips finished stages and continues the interrupted one from its ``last.ckpt``: optimiser,
@@ -17,7 +18,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 
 from medmllm.config import dump_yaml, read_yaml
@@ -62,27 +62,12 @@ def _link_final(run_dir: Path, export: Path) -> None:
     os.replace(tmp, link)
 
 
-def prepare_stage(ctx: StageContext, *, for_training: bool = True) -> tuple[Any, Any, Any, Any]:
-    """Build ``(model, datamodule, module, summary)`` of a stage (also used by ``validate``)."""
-    from medmllm.training.builders import setup_model
-
-    L.seed_everything(ctx.train.seed, workers=True, verbose=False)
-    model = ctx.stage.build_model(ctx)
-    summary = ctx.stage.apply(model, dataclasses.asdict(ctx.train.trainable))
-    setup_model(model, ctx)
-    datamodule = ctx.stage.build_datamodule(ctx, model)
-    module = ctx.stage.build_module(model, ctx)
-    if hasattr(module, "enable_feature_cache"):
-        module.enable_feature_cache(ctx.augmented)
-    return model, datamodule, module, summary
-
-
 def run_stage(ctx: StageContext, *, resume_ckpt: Path | None = None) -> tuple[Path | None, Any]:
     """Train one stage (resuming from ``resume_ckpt`` when given) and export it; returns (export, module)."""
-    from medmllm.training.builders import build_trainer
+    from medmllm.training.builders import build_stage, build_trainer
     from medmllm.training.card import export_stage
 
-    model, datamodule, module, summary = prepare_stage(ctx)
+    model, datamodule, module, summary = build_stage(ctx)
     data = ctx.config.get("data") or {}
     trainer = build_trainer(ctx, model, has_val=bool(data.get("val")) if "val" in data else True)
     ctx.dir.mkdir(parents=True, exist_ok=True)

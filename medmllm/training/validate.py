@@ -1,7 +1,8 @@
 """Build everything a training config describes without training (``medmllm validate``).
 
-For each stage: the model (from its own config; a previous stage's export does not exist yet),
-the freeze policy, the DataModule with one training batch and its loss, the optimiser groups, the
+For each stage, with the same :func:`~medmllm.training.builders.build_stage` as ``train``: the
+model (from its own config; a previous stage's export does not exist yet), the freeze policy, the
+DataModule with one training batch and its loss, the optimiser groups, the
 Lightning strategy (GPU-only strategies are built and flagged on a CPU machine) and, where the
 strategy can run here, the Trainer. Nothing is written outside a temporary folder.
 """
@@ -49,14 +50,13 @@ def _first_batch_loss(module: Any, dm: Any) -> tuple[float, int, int | None, int
 
 
 def validate_stage(ctx: Any, *, build_data: bool = True) -> tuple[list[str], dict[str, Any]]:
-    """Build one stage; return summary lines and facts."""
+    """Build one stage as ``train`` does (:func:`~medmllm.training.builders.build_stage`); return lines and facts."""
+    from medmllm.hardware import resolve_precision
     from medmllm.training import optim as optim_lib
-    from medmllm.training.builders import build_trainer, setup_model
-    from medmllm.training.stages import named_part_parameters
+    from medmllm.training.builders import build_stage, build_trainer
+    from medmllm.training.freeze import named_part_parameters
     from medmllm.training.strategies import (GPU_ONLY, build_strategy, cuda_missing, describe, gpu_only_reason,
                                              resolve_accelerator)
-
-    import lightning as L
 
     t = ctx.train
     lines = [f"stage {ctx.index + 1} '{ctx.name}' [{ctx.stage.name}]: {ctx.stage.description}"]
@@ -67,16 +67,11 @@ def validate_stage(ctx: Any, *, build_data: bool = True) -> tuple[list[str], dic
         ctx.config["model"]["init_from"] = None
     if ctx.index > 0 and not init:
         lines.append("  starts from the previous stage's export when trained (built from the config here)")
-    L.seed_everything(t.seed, verbose=False)
-    model = ctx.stage.build_model(ctx)
-    summary = ctx.stage.apply(model, dataclasses.asdict(t.trainable))
-    setup_model(model, ctx)
+    model, dm, module, summary = build_stage(ctx, data=build_data)
     lines += ["  " + s for s in summary.lines()]
     facts: dict[str, Any] = {"name": ctx.name, "stage": ctx.stage.name, "trainable": summary.num_trainable,
                              "total": summary.num_total}
-    module = ctx.stage.build_module(model, ctx)
-    if build_data:
-        dm = ctx.stage.build_datamodule(ctx, model)
+    if dm is not None:
         loss, bsz, n_train, n_val = _first_batch_loss(module, dm)
         facts.update(batch_loss=loss, n_train=n_train, n_val=n_val)
         lines.append(f"  data: {n_train if n_train is not None else '?'} training samples, "
@@ -90,8 +85,6 @@ def validate_stage(ctx: Any, *, build_data: bool = True) -> tuple[list[str], dic
                      f"{_count(sum(p.numel() for p in g['params']))} parameters")
     strategy = build_strategy(t.strategy, model, accelerator=t.accelerator, for_training=False)
     facts["strategy"] = strategy
-    from medmllm.hardware import resolve_precision
-
     here = resolve_precision(t.precision, resolve_accelerator(t.accelerator))
     shown = t.precision if here == t.precision else f"{t.precision} (here: {here})"
     lines.append(f"  strategy: {describe(strategy)}; precision {shown}; {t.devices} device(s) x {t.num_nodes} node(s)")

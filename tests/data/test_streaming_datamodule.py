@@ -10,7 +10,7 @@ from medmllm.config import DataConfig, from_dict
 from medmllm.data.collate import Collator
 from medmllm.data.datamodule import MedDataModule
 from medmllm.data.dataset import ManifestDataset
-from medmllm.data.sampling import MixtureSampler
+from medmllm.data.mixture import MixtureSampler
 from medmllm.data.streaming import StreamingSamples, optimize_dataset
 from medmllm.data.transforms import build_pipelines
 from medmllm.errors import InputError

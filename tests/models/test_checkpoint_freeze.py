@@ -1,4 +1,4 @@
-"""Exports (full and LoRA), init_from, the hf LLM/vision path on local folders, freeze policies."""
+"""Exports (full and LoRA), init_from, the hf LLM/vision path on local folders, the stages' freeze policies."""
 
 import pytest
 import torch
@@ -119,17 +119,20 @@ def _trainable(m):
     return {n for n, p in m.named_parameters() if p.requires_grad}
 
 
-@pytest.mark.parametrize("policy, parts", [
-    (["connectors"], {"connectors.xray", "connectors.ct"}),
-    (["encoders", "connectors"], {"encoders.xray", "encoders.ct", "connectors.xray", "connectors.ct"}),
-    (["lora"], {"lora"}),
-    (["connectors", "lora"], {"connectors.xray", "connectors.ct", "lora"}),
-    ({"encoders.ct": True, "llm": True, "lora": False}, {"encoders.ct", "llm"}),
+@pytest.mark.parametrize("trainable, parts", [
+    ({"connectors": True}, {"connectors.xray", "connectors.ct"}),
+    ({"encoders": True, "connectors": True}, {"encoders.xray", "encoders.ct", "connectors.xray", "connectors.ct"}),
+    ({"connectors": False, "llm": "lora"}, {"lora"}),
+    ({"connectors": True, "llm": "lora"}, {"connectors.xray", "connectors.ct", "lora"}),
+    ({"encoders": ["ct"], "connectors": False, "llm": "full"}, {"encoders.ct", "llm", "lora"}),
 ])
-def test_freeze_policies(policy, parts):
+def test_freeze_policies(trainable, parts):
+    """The stages' freeze policy (``train.trainable``) on a LoRA model: exactly the named parts train."""
+    from medmllm.training.stages import get_stage
+
     torch.manual_seed(0)
     m = MedMLLM.build(tiny_model_config(lora=LORA))
-    counts = m.freeze(policy)
+    summary = get_stage("align").apply(m, trainable)
     names = {
         "encoders.xray": {f"encoders.xray.{n}" for n, _ in m.encoders["xray"].named_parameters()},
         "encoders.ct": {f"encoders.ct.{n}" for n, _ in m.encoders["ct"].named_parameters()},
@@ -140,14 +143,33 @@ def test_freeze_policies(policy, parts):
     names["llm"] = {f"llm.{n}" for n, _ in m.llm.named_parameters()} - names["lora"]
     assert _trainable(m) == set().union(*(names[p] for p in parts))
     sizes = dict(m.named_parameters())
-    assert sum(counts.values()) == sum(sizes[n].numel() for n in _trainable(m))
+    assert summary.num_trainable == sum(sizes[n].numel() for n in _trainable(m))
+    assert m.llm_base_modified == ("llm" in parts)  # exports then store the trained base in full
 
 
-def test_freeze_errors(tiny_model):
+def test_freeze_errors():
+    from medmllm.training.stages import get_stage
+
+    m = MedMLLM.build(tiny_model_config())
     with pytest.raises(ConfigError, match="no LoRA"):
-        tiny_model.freeze(["lora"])
+        get_stage("align").apply(m, {"llm": "lora"})
     with pytest.raises(ConfigError, match="unknown part"):
-        tiny_model.freeze(["vision"])
+        get_stage("align").apply(m, {"vision": True})
+
+
+def test_trained_base_llm_is_exported_in_full(tmp_path, hf_assets):
+    """A LoRA model on a rebuildable base: adapter-only export, unless a stage trained the base weights."""
+    from medmllm.config import read_yaml
+    from medmllm.training.stages import get_stage
+
+    m = MedMLLM.build(hf_config(hf_assets, lora=LORA))
+    get_stage("instruct").apply(m, {"llm": "lora"})
+    m.save_pretrained(tmp_path / "adapter")
+    assert read_yaml(tmp_path / "adapter" / "medmllm.yaml")["checkpoint"]["llm"] == "adapter"
+    get_stage("instruct").apply(m, {"llm": "full"})
+    m.save_pretrained(tmp_path / "full")
+    assert read_yaml(tmp_path / "full" / "medmllm.yaml")["checkpoint"]["llm"] == "full"
+    assert (tmp_path / "full" / "llm").is_dir() and not (tmp_path / "adapter" / "llm").exists()
 
 
 def test_predictor_uses_the_recorded_transforms_and_warns_without(tmp_path, tiny_model, caplog):

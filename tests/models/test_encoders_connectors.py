@@ -3,6 +3,7 @@ image size, patch size and connector settings (not from the modules' own reports
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -87,13 +88,19 @@ def test_hf_vision_reads_tower_and_preprocessor(hf_assets, built):
         assert torch.equal(clip(x), ref)
 
 
-def test_hf_vision_preprocess_with_monai(built):
+def test_hf_vision_preprocessor_values_reach_the_data_pipeline(built, tmp_path):
+    """Images for a tower are sized and normalised by the data pipeline with the tower's own values."""
+    from medmllm.data.transforms import ImagePipeline
+    from medmllm.io.writers import write_png
+
     dino = built["dinov2"][0]
-    img = torch.full((1, 40, 60), 0.5)  # grayscale, repeated to RGB; shortest edge 40 -> 32, crop 28
-    out = dino.preprocess(img)
-    assert out.shape == (3, 28, 28)
-    want = (0.5 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
-    assert torch.allclose(out.mean((1, 2)), want, atol=1e-3)
+    write_png(np.full((40, 60), 0.5), tmp_path / "gray.png")  # grayscale, repeated to RGB
+    spec = dino.input_spec
+    out = ImagePipeline("xray", spec).preprocess(str(tmp_path / "gray.png"))
+    assert out.shape == (3, 28, 28)  # the tower's crop size
+    plain = ImagePipeline("xray", {**spec, "mean": None, "std": None}).preprocess(str(tmp_path / "gray.png"))
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    assert torch.allclose(out, (plain - mean.view(3, 1, 1)) / std.view(3, 1, 1), atol=1e-5)
 
 
 def test_bad_configs_raise():

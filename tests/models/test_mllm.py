@@ -53,8 +53,10 @@ def test_forward_backward_mixed_batch():
     assert out.logits.shape[:2] == batch["input_ids"].shape
     assert torch.isfinite(out.loss) and out.loss.item() > 0
     out.loss.backward()
-    for part in ("encoders.xray", "encoders.ct", "connectors.xray", "connectors.ct", "llm"):
-        grads = [p.grad for _, p in m.parts()[part] if p.grad is not None]
+    parts = {"encoders.xray": m.encoders["xray"], "encoders.ct": m.encoders["ct"],
+             "connectors.xray": m.connectors["xray"], "connectors.ct": m.connectors["ct"], "llm": m.llm}
+    for part, module in parts.items():
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
         assert grads and sum(g.abs().sum() for g in grads) > 0, part
     # the text-only sample's logits equal the bare LLM's on its ids
     with torch.no_grad():

@@ -22,7 +22,8 @@ def first_batch(cfg):
 
 
 def test_feature_cache_reuses_frozen_encoder_outputs(tiny_cfg):
-    from medmllm.training.module import MedMLLMModule, token_loss_sums
+    from medmllm.models.loss import token_loss_sums
+    from medmllm.training.module import MedMLLMModule
 
     ctx, model, batch = first_batch(tiny_cfg("align"))
     calls = {"xray": 0, "ct": 0}

@@ -107,11 +107,11 @@ def test_crash_during_export_leaves_no_export(tiny_cfg, tmp_path, monkeypatch):
 
     cfg = tiny_cfg("align", max_steps=2, val_every_n_steps=None, checkpoint={"every_n_steps": 2})
 
-    def broken(self, path, **kw):
+    def broken(model, path, **kw):
         (path / "mm.safetensors").write_bytes(b"partial")
         raise OSError("killed while exporting")
 
-    monkeypatch.setattr("medmllm.models.mllm.MedMLLM.save_pretrained", broken)
+    monkeypatch.setattr("medmllm.models.checkpoint.write_export", broken)  # what a stage's export writes with
     with pytest.raises(OSError, match="killed"):
         train(cfg, quiet=True)
     stage = tmp_path / "run" / "00-align"

@@ -70,6 +70,54 @@ def test_instruct_without_lora_trains_full_llm_and_optional_encoder(tiny_model_c
     assert frozen == [model.encoders["ct"]]
 
 
+def test_report_stage_trains_connectors_and_the_llm(tiny_model_cfg):
+    from medmllm.training.stages import get_stage
+
+    model = build(tiny_model_cfg)
+    summary = get_stage("report").apply(model)
+    names = trainable_names(model)
+    assert all(p.requires_grad for p in model.llm.parameters())
+    assert not any(n.startswith("encoders.") for n in names)
+    assert summary.trainable["connectors"] == sum(p.numel() for p in model.connectors.parameters())
+    assert summary.trainable["llm"] == sum(p.numel() for p in model.llm.parameters())
+    lora = build(tiny_model_cfg, lora={"r": 2})
+    get_stage("report").apply(lora)
+    assert {n for n in trainable_names(lora) if n.startswith("llm.")} == {n for n, _ in lora.named_parameters()
+                                                                          if "lora_" in n}
+
+
+def test_stages_are_presets_looked_up_by_name():
+    from medmllm.registry import STAGES
+    from medmllm.training.stages import PRESETS, Stage, get_stage
+
+    assert set(PRESETS) | {"encoder"} == set(STAGES.names())
+    for name, preset in PRESETS.items():
+        stage = get_stage(name)
+        assert type(stage) is Stage and stage.name == name  # data, not a subclass
+        assert stage.trainable == preset["trainable"] and stage.optim_defaults() == preset["optim"]
+    assert get_stage("report").trainable == get_stage("instruct").trainable
+    assert [get_stage(n).optim["lr"] for n in ("align", "report", "instruct", "clinical")] == [1e-3, 2e-4, 2e-4, 1e-4]
+    assert type(get_stage("encoder")).__name__ == "EncoderStage"  # the one stage with its own hooks
+
+
+@pytest.mark.parametrize("config, old", [("quickstart.yaml", "align"), ("smollm2-quickstart.yaml", "instruct")])
+def test_quickstart_report_step_uses_the_report_stage_with_unchanged_settings(config, old, tmp_path):
+    """The shipped report steps were renamed to ``stage: report``; what they train and how is unchanged."""
+    import copy
+    import dataclasses
+
+    from medmllm.config import load_config
+    from medmllm.training.plan import build_plan
+    from tests.training.conftest import CONFIGS
+
+    cfg = load_config(CONFIGS / config)
+    step = build_plan(cfg, tmp_path)[1]
+    assert step.name == "report" and step.stage.name == "report"
+    before = copy.deepcopy(cfg)
+    before["pipeline"][1]["train"]["stage"] = old
+    assert build_plan(before, tmp_path)[1].train == dataclasses.replace(step.train, stage=old)
+
+
 def test_bad_trainable_settings_raise(tiny_model_cfg):
     from medmllm.training.stages import get_stage
 
@@ -98,8 +146,9 @@ def test_lr_schedule_warmup_then_cosine():
 
 
 def test_param_groups_per_part_lr_and_decay_split(tiny_model_cfg):
+    from medmllm.training.freeze import named_part_parameters
     from medmllm.training.optim import configure
-    from medmllm.training.stages import get_stage, named_part_parameters
+    from medmllm.training.stages import get_stage
 
     model = build(tiny_model_cfg)
     get_stage("instruct").apply(model, {"encoders": True})

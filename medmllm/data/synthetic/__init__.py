@@ -8,6 +8,6 @@ with a manifest (the ``medmllm synth`` command). See the README section "Synthet
 from .case import Case, render_case
 from .config import SynthConfig
 from .generator import generate
-from .sampling import Finding
+from .population import Finding
 
 __all__ = ["Case", "Finding", "SynthConfig", "generate", "render_case"]

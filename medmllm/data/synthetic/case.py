@@ -19,7 +19,7 @@ from .clinical_facts import sample_clinical
 from .clinical_text import diagnoses, discharge_summary, inpatient_record, outpatient_record
 from .config import SynthConfig
 from .report_grammar import make_report
-from .sampling import Anatomy, Finding, sample_anatomy, sample_findings, sample_patient
+from .population import Anatomy, Finding, sample_anatomy, sample_findings, sample_patient
 from .tasks import TaskSample, build_tasks
 from .xray_render import render_ct, render_xray
 

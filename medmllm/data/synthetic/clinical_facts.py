@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .sampling import Finding
+from .population import Finding
 
 # Normal resting ranges by age in years: (heart rate, respiratory rate).
 _VITALS = [(1, (110, 150), (30, 45)), (3, (95, 140), (24, 36)), (6, (85, 125), (20, 30)), (12, (70, 110), (16, 24)),

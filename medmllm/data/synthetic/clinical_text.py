@@ -11,7 +11,7 @@ from typing import Any
 from medmllm.data.text import age_text  # noqa: F401 (the records' age wording; re-exported)
 from medmllm.findings import describe
 
-from .sampling import Finding
+from .population import Finding
 
 _LOBE = {"en": {"RUL": "right upper lobe", "RML": "right middle lobe", "RLL": "right lower lobe",
                 "LUL": "left upper lobe", "LLL": "left lower lobe"},

@@ -14,7 +14,7 @@ import numpy as np
 from medmllm.findings import LOBES
 
 from .phantom import APEX_Z, Body, Grid, lattice_noise, tube
-from .sampling import Finding
+from .population import Finding
 
 
 def _ellipsoid(g: Grid, centre_xyz, radii_xyz, power: float = 1.0):

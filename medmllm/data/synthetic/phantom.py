@@ -1,6 +1,6 @@
 """A simple 3D chest in Hounsfield units, evaluated on any axis-aligned grid.
 
-The body is made of analytic shapes in normalised coordinates (see :mod:`.sampling`): an elliptic
+The body is made of analytic shapes in normalised coordinates (see :mod:`.population`): an elliptic
 body with a fat layer, a tapering thoracic cavity, two diaphragm domes with the liver and a gastric
 air bubble below, a mediastinum, heart, trachea and main bronchi, hila, lungs divided into lobes by
 oblique and horizontal fissures, ribs, spine, clavicles and sternum. The same function gives the CT
@@ -14,11 +14,9 @@ import dataclasses
 
 import numpy as np
 
-from medmllm.findings import LOBES
+from .lobes import Y_CENTRE, lobe_of
+from .population import Anatomy, Finding
 
-from .sampling import Anatomy, Finding
-
-Y_CENTRE = 0.02
 APEX_Z = 0.93
 
 
@@ -141,19 +139,6 @@ def lattice_noise(seed: int, grid: Grid, step: float = 0.1) -> np.ndarray:
     if rx > 1:
         t = _upsample2(t, 2, len(grid.x))
     return np.ascontiguousarray(t, dtype=np.float32)
-
-
-def lobe_of(Z: np.ndarray, Y: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Lobe number (``i + 1`` for ``LOBES[i]``) of points assumed to lie in a lung.
-
-    Oblique fissures rise from the front of the diaphragm to the back of the upper chest; the
-    horizontal fissure splits the right upper and middle lobes.
-    """
-    lower = Z < (-0.05 + 0.9 * (Y - Y_CENTRE))
-    right = X < 0
-    r_upper = np.where(Z < 0.0, LOBES.index("RML") + 1, LOBES.index("RUL") + 1)
-    return np.where(right, np.where(lower, LOBES.index("RLL") + 1, r_upper),
-                    np.where(lower, LOBES.index("LLL") + 1, LOBES.index("LUL") + 1)).astype(np.uint8)
 
 
 def tube(hu: np.ndarray, grid: Grid, p0, p1, radius: float, value: float, where: np.ndarray | None = None) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .lesions import paint_findings
 from .phantom import Grid, add_bones, build_body, thin_bone_path
-from .sampling import Anatomy, Finding
+from .population import Anatomy, Finding
 
 XRAY_FOV = {"z": (-1.0, 1.0), "y": (-0.75, 0.75), "x": (-1.0, 1.0)}
 CT_FOV = {"z": (-0.86, 0.98), "y": (-1.0, 1.0), "x": (-1.0, 1.0)}

@@ -1,0 +1,80 @@
+"""The failure classes found on real reports (docs/labeler.md), one written sentence per rule.
+
+Written for these tests in the style of real reports (English chest X-ray reports and Chinese
+ones); none is copied from a report set. Same format as ``labeler_cases.CASES``:
+``(failure class, lang, text, expected)``; ``None`` means "not mentioned".
+"""
+
+FAILURE_CLASSES = [
+    # negation over a coordinated list whose items carry size/acuity adjectives
+    ("list_negation", "en", "No evidence of acute airspace disease, large pleural effusion or pneumothorax.",
+     {"Pleural Effusion": 0, "Pneumothorax": 0, "Lung Opacity": 0, "No Finding": 1, "pneumothorax:left": 0}),
+    ("list_negation", "en",
+     "The lungs are grossly clear without focal pneumonic consolidation, large effusion or pneumothorax.",
+     {"Consolidation": 0, "Pleural Effusion": 0, "Pneumothorax": 0, "Pneumonia": 0, "No Finding": 1}),
+    ("list_negation", "en", "No focal consolidation, suspicious opacity, small effusion, or pneumothorax is seen.",
+     {"Consolidation": 0, "Lung Opacity": 0, "Pleural Effusion": 0, "Pneumothorax": 0, "No Finding": 1}),
+    ("list_negation", "en", "No pneumothorax, small right pleural effusion.",
+     {"Pneumothorax": 0, "Pleural Effusion": 1, "pleural_effusion:right": 1, "pleural_effusion:left": None}),
+    ("list_negation", "en", "No pneumothorax or effusion, mild bibasilar atelectasis.",
+     {"Pneumothorax": 0, "Pleural Effusion": 0, "Atelectasis": 1}),
+    ("list_negation", "zh", "双肺未见明显实变、胸腔积液及气胸。",
+     {"Consolidation": 0, "Pleural Effusion": 0, "Pneumothorax": 0, "No Finding": 1, "pleural_effusion:left": 0,
+      "pneumothorax:right": 0}),
+    ("list_negation", "zh", "两肺未见实变、结节及肿块影，心影不大，双侧肋膈角锐利。",
+     {"Consolidation": 0, "Lung Lesion": 0, "Cardiomegaly": 0, "Pleural Effusion": 0, "normal": 1}),
+    ("list_negation", "zh", "未见明显实变影，右侧少量胸腔积液。",
+     {"Consolidation": 0, "pleural_effusion:right": 1, "pleural_effusion:left": None}),
+    # pre-negation: a finding that is gone
+    ("resolved", "en", "Resolved interstitial edema.", {"Edema": 0, "No Finding": 1}),
+    ("resolved", "en", "Essentially resolved bibasilar atelectasis, no pneumothorax.",
+     {"Atelectasis": 0, "Pneumothorax": 0}),
+    ("resolved", "en", "Interval clearing of the left basilar opacity.", {"Lung Opacity": 0}),
+    ("resolved", "en", "Partially resolved right lower lobe pneumonia.", {"Pneumonia": 1, "consolidation:RLL": 1}),
+    ("resolved", "en", "The right pneumothorax has resolved.", {"Pneumothorax": 0, "pneumothorax:right": 0}),
+    ("resolved", "zh", "原左下肺炎症已吸收，未见新发实变。", {"Pneumonia": 0, "Consolidation": 0}),
+    # hedges: uncertain, whatever the wording
+    ("hedge", "en", "This is most concerning for pneumonia.", {"Pneumonia": -1}),
+    ("hedge", "en", "The left basilar opacity could be developing or resolving pneumonia.",
+     {"Pneumonia": -1, "Lung Opacity": 1}),
+    ("hedge", "en", "A superimposed pneumonia would be a consideration.", {"Pneumonia": -1}),
+    ("hedge", "en", "Atypical infection is another consideration.", {"Pneumonia": -1}),
+    ("hedge", "en", "Right upper lobe airspace disease. Please correlate clinically for pneumonia.",
+     {"Pneumonia": -1, "Lung Opacity": 1}),
+    ("hedge", "zh", "右下肺少许渗出影，考虑感染，不除外少量胸腔积液。",
+     {"Lung Opacity": 1, "Pneumonia": -1, "Pleural Effusion": -1}),
+    ("hedge", "zh", "右肺上叶占位待排。", {"Lung Lesion": -1}),
+    ("hedge", "zh", "左下肺炎症可能。", {"Pneumonia": -1}),
+    # over-calls: words that name no CheXpert observation (or a different one)
+    ("over_call", "en", "Stable mild interstitial prominence.", {"Lung Opacity": None, "No Finding": 1}),
+    ("over_call", "en", "Coarse interstitial markings compatible with emphysema. No acute disease.",
+     {"Lung Opacity": None, "No Finding": 1, "hyperinflation": 1, "normal": 0}),
+    ("over_call", "en", "Hyperexpanded lungs. No acute cardiopulmonary process.",
+     {"No Finding": 1, "normal": 0, "hyperinflation": 1}),
+    ("over_call", "en", "Calcified granuloma in the left upper lobe. Sequela of prior granulomatous infection.",
+     {"Lung Lesion": None, "Pneumonia": None, "No Finding": 1}),
+    ("over_call", "en", "Scattered nodular opacities, consistent with calcified granulomas.",
+     {"Lung Opacity": 1, "Lung Lesion": None}),
+    ("over_call", "en", "Nodular opacity at the left base likely represents a nipple shadow.",
+     {"Lung Lesion": None, "No Finding": 1}),
+    ("over_call", "en", "Fractured sternal wire. The bones are otherwise intact.",
+     {"Fracture": None, "Support Devices": 1}),
+    ("over_call", "en", "Expansile lesion of the left sixth rib.", {"Lung Lesion": None}),
+    ("over_call", "en", "Stable right suprahilar opacity, compatible with history of right upper lobe mass.",
+     {"Lung Lesion": None, "Lung Opacity": 1}),
+    ("over_call", "zh", "右肺上叶见结节状高密度影，考虑钙化灶。", {"Lung Opacity": 1, "Lung Lesion": None}),
+    # a condition or a recommendation asserts nothing
+    ("hypothetical", "en", "If there is continued concern for pneumonia, a follow-up radiograph is suggested.",
+     {"Pneumonia": None, "No Finding": 1}),
+    ("hypothetical", "en", "Recommend CT to evaluate for a pulmonary nodule.", {"Lung Lesion": None}),
+    ("hypothetical", "zh", "建议CT检查以除外肿瘤。", {"Lung Lesion": None}),
+    # real report words the lexicon missed
+    ("vocabulary", "en", "Blunting of the right costophrenic XXXX.", {"pleural_effusion:right": 1}),
+    ("vocabulary", "en", "Costophrenic XXXX are sharp.", {"Pleural Effusion": 0}),
+    ("vocabulary", "en", "Heart size mildly enlarged for technique.", {"Cardiomegaly": 1, "cardiomegaly": 1}),
+    ("vocabulary", "en", "Borderline heart size.", {"Cardiomegaly": -1}),
+    ("vocabulary", "en", "Mild prominence of the superior mediastinum.", {"Enlarged Cardiomediastinum": 1}),
+    ("vocabulary", "en", "Complete collapse of the right lower lobe.", {"Atelectasis": 1}),
+    ("vocabulary", "en", "Mild pulmonary vascular congestion.", {"Edema": 1}),
+    ("vocabulary", "zh", "右侧胸腔积液，右肺下叶膨胀不全。", {"Pleural Effusion": 1, "Atelectasis": 1}),
+]
