@@ -190,9 +190,10 @@ def _records(bench: Any, data: str | os.PathLike, limit: int | None, split: str 
     chosen, _ = select_records(bench, records, limit, split)
     if not chosen:
         from medmllm.data.schema import has_target
+        from medmllm.data.text import report_text
 
         where = f" of split '{split}'" if split else ""
-        bare = sum(1 for r in records if not has_target(r) and r.get("report") is None)
+        bare = sum(1 for r in records if not has_target(r) and report_text(r) is None)
         hint = (f"; {bare} record(s) have no reference to score against: `medmllm generate --data` writes their "
                 "reports") if bare else ""
         raise InputError(data, f"no {bench.name} records{where} in this manifest (it holds: "
