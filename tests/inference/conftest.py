@@ -1,4 +1,4 @@
-"""Fixtures of the inference tests: a tiny export, images, manifests, and a guard that no model loads."""
+"""Fixtures of the inference tests: copies of the tiny export, images, manifests, a guard that no model loads."""
 
 import json
 import shutil
@@ -10,29 +10,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def tiny_model_export(tmp_path_factory):
-    """The tiny model (configs/tiny.yaml, random init) saved with ``save_pretrained``; ``(folder, parameters)``."""
-    import torch
-
-    from medmllm.config import load_config
-    from medmllm.models.mllm import MedMLLM
-
-    torch.manual_seed(0)
-    model = MedMLLM.build(load_config(ROOT / "configs" / "tiny.yaml")["model"])
-    out = tmp_path_factory.mktemp("export") / "tiny"
-    model.save_pretrained(out)
-    return out, sum(p.numel() for p in model.parameters())
-
-
 @pytest.fixture
-def export_copy(tiny_model_export, tmp_path):
+def export_copy(tiny_export, tmp_path):
     """A copy of the tiny export to damage: ``export_copy(edit)`` with ``edit(folder, doc)`` changing files / yaml."""
     from medmllm.config import dump_yaml, read_yaml
 
     def make(edit=None, name="export"):
         folder = tmp_path / name
-        shutil.copytree(tiny_model_export[0], folder)
+        shutil.copytree(tiny_export, folder)
         if edit is not None:
             doc = read_yaml(folder / "medmllm.yaml")
             edit(folder, doc)

@@ -3,6 +3,7 @@
 
 import errno
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -24,9 +25,9 @@ def evaluate(ck, data, out, *args):
 
 
 # ---- the predictions file ----------------------------------------------------------------------------
-def test_an_existing_file_that_is_not_a_predictions_file_is_refused_untouched(cli, cases, record, tiny_model_export,
+def test_an_existing_file_that_is_not_a_predictions_file_is_refused_untouched(cli, cases, record, tiny_export,
                                                                                 no_model_load, one_line, tmp_path):
-    ck = tiny_model_export[0]
+    ck = tiny_export
     data = cases([record(1), record(2)])
     readme = tmp_path / "README.md"
     shutil.copyfile(ROOT / "README.md", readme)
@@ -49,27 +50,27 @@ def test_an_existing_file_that_is_not_a_predictions_file_is_refused_untouched(cl
     assert manifest_rows.read_bytes() == manifest_bytes
 
 
-def test_a_second_writer_is_refused_while_the_first_holds_the_file(cli, cases, record, tiny_model_export,
+def test_a_second_writer_is_refused_while_the_first_holds_the_file(cli, cases, record, tiny_export,
                                                                    no_model_load, one_line, tmp_path):
     data = cases([record(1)])
     pred = tmp_path / "pred.jsonl"
     with PredictionsFile(pred, require=("prediction",)) as first:
         first.append([{"id": "r1", "prediction": "x", "reference": None}])
-        one_line(cli(*gen(tiny_model_export[0], "--data", data, "--out", pred)),
+        one_line(cli(*gen(tiny_export, "--data", data, "--out", pred)),
                  "another medmllm run is writing this predictions file right now")
         out = tmp_path / "eval"
         with locked_folder(out):  # an evaluate run into the same folder
-            r = cli(*evaluate(tiny_model_export[0], data, out))
+            r = cli(*evaluate(tiny_export, data, out))
         one_line(r, f"{out}: another medmllm run is writing into this folder")
     assert pred.read_text().count("\n") == 1  # the first writer's row, once
 
 
-def test_resume_keeps_every_line_and_cuts_only_a_torn_last_line(cli, cases, record, tiny_model_export, tmp_path):
+def test_resume_keeps_every_line_and_cuts_only_a_torn_last_line(cli, cases, record, tiny_export, tmp_path):
     data = cases([record(i) for i in range(1, 5)])
     pred = tmp_path / "pred.jsonl"
     kept = '{"id": "r1", "prediction": "a", "reference": "x"}\n\n{"id": "r2", "prediction": "b", "reference": "y"}\n'
     pred.write_text(kept + '{"id": "r3", "predic')  # a blank line in the middle, a torn last line
-    r = cli(*gen(tiny_model_export[0], "--data", data, "--out", pred, "--max-new-tokens", "2", "--quiet"))
+    r = cli(*gen(tiny_export, "--data", data, "--out", pred, "--max-new-tokens", "2", "--quiet"))
     assert r.code == 0, r
     assert "4 predictions (2 already there, 2 new)" in r.out
     text = pred.read_text()
@@ -77,7 +78,7 @@ def test_resume_keeps_every_line_and_cuts_only_a_torn_last_line(cli, cases, reco
     assert [json.loads(x)["id"] for x in text.splitlines() if x.strip()] == ["r1", "r2", "r3", "r4"]
     run = json.loads((tmp_path / "pred.jsonl.run.json").read_text())
     assert run["generation"] == {"max_new_tokens": 2}
-    r = cli(*gen(tiny_model_export[0], "--data", data, "--out", pred, "--max-new-tokens", "3", "--quiet"))
+    r = cli(*gen(tiny_export, "--data", data, "--out", pred, "--max-new-tokens", "3", "--quiet"))
     assert r.code == 2 and "holds predictions of another run (generation was {'max_new_tokens': 2}" in r.err
     assert pred.read_text() == text
 
@@ -111,9 +112,9 @@ def test_a_complete_last_row_without_its_line_break_is_kept(tmp_path):
     (["--repetition-penalty", "-1"], "--repetition-penalty: must be positive"),
     (["--batch-size", "0"], "--batch-size: must be at least 1"),
 ])
-def test_bad_generation_settings(cli, cases, record, tiny_model_export, no_model_load, one_line, tmp_path, flags,
+def test_bad_generation_settings(cli, cases, record, tiny_export, no_model_load, one_line, tmp_path, flags,
                                  needle):
-    ck, data = tiny_model_export[0], cases([record(1)])
+    ck, data = tiny_export, cases([record(1)])
     one_line(cli(*gen(ck, "--xray", cases.image, *flags)), needle)
     one_line(cli(*gen(ck, "--data", data, "--out", tmp_path / "p.jsonl", *flags)), needle)
     if flags[0] not in ("--batch-size", "--repetition-penalty"):  # evaluate has no such flag
@@ -166,24 +167,26 @@ def test_a_huge_model_is_refused_by_its_estimate_with_the_number(cli, cases, rec
     assert not (tmp_path / "run").exists()
 
 
-def test_the_estimate_counts_the_parameters_of_the_built_model(tiny_model_export):
-    from medmllm.config import load_config
-    from medmllm.models.estimate import estimate
+def test_the_estimate_counts_the_parameters_of_the_built_model(tiny_export):
+    from safetensors import safe_open
 
-    folder, built = tiny_model_export
+    from medmllm.config import load_config, read_yaml
+    from medmllm.models.estimate import estimate, export_estimate
+
+    built = 0  # every parameter of the saved model, counted from the weight files' headers
+    for f in tiny_export.rglob("*.safetensors"):
+        with safe_open(str(f), framework="pt") as st:
+            built += sum(math.prod(st.get_slice(k).get_shape()) for k in st.keys())
     est = estimate(load_config(ROOT / "configs" / "tiny.yaml")["model"])
     # vocab_size is an upper bound: the BPE trained on a small corpus may hold fewer tokens
     assert not est.unknown and built <= est.total_params <= 1.03 * built, (est.params, built)
-    from medmllm.config import read_yaml
-    from medmllm.models.estimate import export_estimate
-
-    exported = export_estimate(folder, read_yaml(folder / "medmllm.yaml"))
+    exported = export_estimate(tiny_export, read_yaml(tiny_export / "medmllm.yaml"))
     assert exported.total_params == built  # from the export's own llm/config.json: exact
 
 
 # ---- manifests and records -----------------------------------------------------------------------------
-def test_bad_manifests(cli, cases, record, tiny_model_export, no_model_load, one_line, tmp_path):
-    ck = tiny_model_export[0]
+def test_bad_manifests(cli, cases, record, tiny_export, no_model_load, one_line, tmp_path):
+    ck = tiny_export
     empty = cases([], name="empty.jsonl")
     one_line(cli(*gen(ck, "--data", empty, "--out", tmp_path / "p.jsonl")), f"{empty}: the manifest has no records")
     r = cli("validate-data", empty)
@@ -203,7 +206,7 @@ def test_bad_manifests(cli, cases, record, tiny_model_export, no_model_load, one
     assert not (tmp_path / "p.jsonl").exists() and not (tmp_path / "out").exists()
 
 
-def test_unreadable_images_are_listed_then_one_error(cli, cases, record, tiny_model_export, no_model_load, one_line,
+def test_unreadable_images_are_listed_then_one_error(cli, cases, record, tiny_export, no_model_load, one_line,
                                                      tmp_path, caplog):
     huge = cases.root / "img" / "huge.dcm"
     with open(huge, "wb") as f:  # a sparse file over the 2 GiB image limit (no disk used)
@@ -211,7 +214,7 @@ def test_unreadable_images_are_listed_then_one_error(cli, cases, record, tiny_mo
     data = cases([record(1, image="../../outside.png"), record(2, image="img/huge.dcm"),
                   record(3, image="img/missing.png")])
     pred = tmp_path / "p.jsonl"
-    r = cli(*gen(tiny_model_export[0], "--data", data, "--out", pred))
+    r = cli(*gen(tiny_export, "--data", data, "--out", pred))
     one_line(r, f"{data}: 3 of 3 records could not be generated", "nothing was written")
     lines = [rec.getMessage() for rec in caplog.records if rec.levelname == "ERROR"]  # stderr before the error line
     assert len(lines) == 3
@@ -219,22 +222,22 @@ def test_unreadable_images_are_listed_then_one_error(cli, cases, record, tiny_mo
     assert "record r2: images[0]: 'img/huge.dcm' is 2.0 GiB, over the image size limit of 2.0 GiB" in lines[1]
     assert "record r3: images[0]: 'img/missing.png' not found" in lines[2]
     assert not pred.exists() and not (tmp_path / "p.jsonl.run.json").exists()
-    one_line(cli(*evaluate(tiny_model_export[0], data, tmp_path / "out")), "3 record(s) with images that cannot be read")
+    one_line(cli(*evaluate(tiny_export, data, tmp_path / "out")), "3 record(s) with images that cannot be read")
 
 
-def test_good_records_are_written_when_others_fail(cli, cases, record, tiny_model_export, one_line, tmp_path, caplog):
+def test_good_records_are_written_when_others_fail(cli, cases, record, tiny_export, one_line, tmp_path, caplog):
     broken = cases.root / "img" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     data = cases([record(1), record(2, image="img/broken.png")])
     pred = tmp_path / "p.jsonl"
-    r = cli(*gen(tiny_model_export[0], "--data", data, "--out", pred, "--max-new-tokens", "2", "--quiet"))
+    r = cli(*gen(tiny_export, "--data", data, "--out", pred, "--max-new-tokens", "2", "--quiet"))
     one_line(r, "1 of 2 records could not be generated", f"1 predictions are in {pred}", alone=False)
     assert any("record r2: " in m and "broken.png" in m for m in caplog.messages)
     assert [json.loads(x)["id"] for x in pred.read_text().splitlines()] == ["r1"]
 
 
 @pytest.mark.slow  # the report scorers (pycocoevalcap, METEOR): ~15 s
-def test_prompt_only_records_are_generated_and_scored_where_a_reference_exists(cli, cases, record, tiny_model_export,
+def test_prompt_only_records_are_generated_and_scored_where_a_reference_exists(cli, cases, record, tiny_export,
                                                                                tmp_path):
     from medmllm.data.prompts import DEFAULT_PROMPTS
     from medmllm.inference.inputs import normalise_input
@@ -248,11 +251,11 @@ def test_prompt_only_records_are_generated_and_scored_where_a_reference_exists(c
     r = cli("validate-data", data, "--training")
     assert r.code == 2 and "messages: no assistant turn to learn from" in r.err
     pred = tmp_path / "p.jsonl"
-    r = cli(*gen(tiny_model_export[0], "--data", data, "--out", pred, "--max-new-tokens", "2", "--quiet"))
+    r = cli(*gen(tiny_export, "--data", data, "--out", pred, "--max-new-tokens", "2", "--quiet"))
     assert r.code == 0, r
     rows = {x["id"]: x for x in map(json.loads, pred.read_text().splitlines())}
     assert set(rows) == {"r1", "r2", "r3"} and rows["r2"]["reference"] is None and rows["r1"]["reference"]
-    r = cli(*evaluate(tiny_model_export[0], data, tmp_path / "out", "--max-new-tokens", "2", "--quiet"))
+    r = cli(*evaluate(tiny_export, data, tmp_path / "out", "--max-new-tokens", "2", "--quiet"))
     assert r.code == 0, r
     assert json.loads((tmp_path / "out" / "results.json").read_text())["n"] == 1  # the record with a reference
 
@@ -277,7 +280,7 @@ def test_synth_on_a_full_disk_leaves_no_folder(cli, monkeypatch, one_line, tmp_p
     assert (out / "manifest.jsonl").read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["synth"]
 
 
-def test_generate_series_chooses_one_of_two(cli, tiny_model_export, one_line, tmp_path):
+def test_generate_series_chooses_one_of_two(cli, tiny_export, one_line, tmp_path):
     import numpy as np
 
     from medmllm.io.writers import write_ct_series
@@ -285,7 +288,7 @@ def test_generate_series_chooses_one_of_two(cli, tiny_model_export, one_line, tm
     vol = np.random.default_rng(0).normal(0, 300, (8, 32, 32)).astype("float32")
     write_ct_series(vol, (2.5, 0.7, 0.8), tmp_path / "ct" / "a", series_uid="1.2.3.1")
     write_ct_series(vol, (2.5, 0.7, 0.8), tmp_path / "ct" / "b", series_uid="1.2.3.2")
-    ck = tiny_model_export[0]
+    ck = tiny_export
     last = one_line(cli(*gen(ck, "--ct", tmp_path / "ct", "--max-new-tokens", "2", "--quiet")), "holds 2 series",
                     alone=False)  # after the warning that this export records no data.transforms
     assert "generate --ct ... --series UID" in last
