@@ -68,12 +68,14 @@ def _batch(args, gen):
     from medmllm.errors import InputError
     from medmllm.inference import Predictor, generate_manifest
     from medmllm.inference.export import check_export
+    from medmllm.inference.inputs import read_records, select
     from medmllm.inference.predictions import PredictionsFile, export_identity
 
     if args.xray or args.ct or args.context or args.prompt or args.series or args.lang:
         raise InputError(None, "--data takes images and prompts from the manifest; "
                                "drop --xray/--ct/--series/--context/--prompt/--lang")
     PredictionsFile(args.out, manifest=args.data).check()
+    select(read_records(args.data), args.data, args.split, args.limit)  # the cheap refusals first
     check_export(args.checkpoint, device=args.device)
     identity = {"export": export_identity(args.checkpoint)["hash"], "generation": gen}
     res = generate_manifest(lambda: Predictor.from_pretrained(args.checkpoint, device=args.device), args.data,
