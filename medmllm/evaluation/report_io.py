@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 from medmllm.data.text import declared_language, report_text
 from medmllm.errors import InputError
+from medmllm.inference.inputs import list_ids  # noqa: F401 (score lists ids with it too)
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,6 @@ class ReportRows:
     labels: dict[str, dict[str, int | None]] = field(default_factory=dict)
     langs: dict[str, str | None] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
-
-
-def list_ids(ids: Iterable[str], limit: int = 10) -> str:
-    """``'a, b, c'`` or ``'a, b, ... (and 7 more)'``."""
-    ids = list(ids)
-    shown = ", ".join(ids[:limit])
-    return shown + (f" (and {len(ids) - limit} more)" if len(ids) > limit else "")
 
 
 def _row_text(row: dict, where: str, path: Path) -> str:
