@@ -51,12 +51,17 @@ def locked_folder(folder: str | os.PathLike) -> Iterator[Path]:
     """Hold an exclusive lock on an output folder (created) for a block: one run per folder at a time."""
     p = Path(folder)
     p.mkdir(parents=True, exist_ok=True)
-    fd = os.open(p, os.O_RDONLY)
     try:
-        _flock(fd, p, "into this folder")
+        fd: int | None = os.open(p, os.O_RDONLY)
+    except OSError:  # a platform that cannot open folders (Windows): no lock, as without fcntl
+        fd = None
+    try:
+        if fd is not None:
+            _flock(fd, p, "into this folder")
         yield p
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def _row(raw: bytes, n: int, path: Path, require: Sequence[str]) -> dict[str, Any]:
