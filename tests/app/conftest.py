@@ -75,21 +75,6 @@ def app_tools():
 
 
 @pytest.fixture(scope="session")
-def tiny_export(tmp_path_factory):
-    """A real medmllm export: the tiny model of configs/tiny.yaml, saved with ``save_pretrained``."""
-    import torch
-
-    from medmllm.config import load_config
-    from medmllm.models.mllm import MedMLLM
-
-    torch.manual_seed(0)
-    model = MedMLLM.build(load_config(ROOT / "configs" / "tiny.yaml")["model"])
-    out = tmp_path_factory.mktemp("export") / "tiny"
-    model.save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="session")
 def real_app(tiny_export, tmp_path_factory):
     """The app on the tiny export with two synthetic example cases, served in this process.
 

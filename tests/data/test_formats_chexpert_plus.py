@@ -69,7 +69,7 @@ def test_convert_release(release):
     assert r1["id"] == "train-patient00001-study1" and r1["patient_id"] == "pt-1" and r1["split"] == "train"
     assert r1["images"] == [{"modality": "xray", "path": "train/patient00001/study1/view1_frontal.png", "view": "AP"}]
     assert r1["messages"] == [
-        {"role": "user", "content": "<xray>\nClinical context: Shortness of breath.\nWrite the radiology report."},
+        {"role": "user", "content": "<xray>\nClinical information:\nShortness of breath.\n\nWrite the radiology report."},
         {"role": "assistant", "content": "Heart size is enlarged. Small right effusion."}]
     assert {k: v for k, v in r1["meta"]["chexpert"].items() if v is not None} == {"Cardiomegaly": 1,
                                                                                    "Pleural Effusion": -1}

@@ -101,7 +101,7 @@ def test_convert_release(release):
                              "spacing": [2.0, 0.5, 0.5], "rescale": {"slope": 1.0, "intercept": -1024.0}}]
     assert a2["images"][0]["spacing"] == [1.0, 0.5, 0.5]
     assert a1["messages"] == [
-        {"role": "user", "content": "<ct>\nClinical context: Clinical info train_1_a_1.\nWrite the radiology report."},
+        {"role": "user", "content": "<ct>\nClinical information:\nClinical info train_1_a_1.\n\nWrite the radiology report."},
         {"role": "assistant", "content": "Findings of train_1_a_1. Emphysema."}]
     assert a1["meta"]["scan"] == "train_1_a" and a2["meta"]["reconstruction"] == 2
     assert {k for k, x in a1["meta"]["ct_labels"].items() if x} == {"emphysema", "lung_nodule"}

@@ -72,7 +72,7 @@ def test_convert_openi_release(openi):
     r1, r2 = conv.records
     assert r1["id"] == "CXR1" and r1["patient_id"] == "CXR1"
     assert [im["path"] for im in r1["images"]] == ["CXR1_1_IM-0001-3001.png", "CXR1_1_IM-0001-4001.png"]
-    assert r1["messages"][0]["content"] == ("<xray>\n<xray>\nClinical context: Positive TB test\n"
+    assert r1["messages"][0]["content"] == ("<xray>\n<xray>\nClinical information:\nPositive TB test\n\n"
                                             "Write the radiology report.")
     assert r1["messages"][1]["content"] == ("The cardiac silhouette and mediastinum size are within normal limits. "
                                             "There are no XXXX of a pleural effusion.")
@@ -83,7 +83,7 @@ def test_convert_openi_release(openi):
     assert {k for k, v in chex.items() if v == 1} == {"Cardiomegaly", "Atelectasis", "Lung Opacity"}  # rib opacity: not lung
     assert r2["meta"]["mesh"]["automatic"] == ["Fractures, Bone/ribs/left/healed"]
     assert "comparison" not in r2["meta"]["sections"]  # "XXXX" alone is empty
-    assert r2["messages"][0]["content"].startswith("<xray>\nClinical context: XXXX-year-old male, chest pain.\n")
+    assert r2["messages"][0]["content"].startswith("<xray>\nClinical information:\nXXXX-year-old male, chest pain.\n")
     assert any(n.startswith("4 XXXX de-identification mask") for n in conv.notes)
     assert "CheXpert labels from MeSH for 2 of 2 record(s) (the others: 'No Indexing')" in conv.notes
 
@@ -96,7 +96,7 @@ def test_target_findings_impression_and_no_context(openi):
     assert by["CXR10"]["messages"][1]["content"] == "Impression: Stable."  # findings of masks only left out
     assert by["CXR1"]["messages"][1]["content"].startswith("Findings: The cardiac")
     assert by["CXR1"]["messages"][1]["content"].endswith("\nImpression: Normal chest x-XXXX.")
-    assert "Clinical context" not in by["CXR1"]["messages"][0]["content"]
+    assert "Clinical information" not in by["CXR1"]["messages"][0]["content"]
     assert by["CXR10"]["meta"]["chexpert"] is None
 
 

@@ -113,8 +113,8 @@ def test_convert_jpg_release(jpg):
     assert first["images"] == [{"modality": "xray", "path": "files/p10/p10000032/s50414267/02aa804e-bde0afdd.jpg",
                                 "view": "PA"}]
     assert second["images"][0]["view"] == "AP" and val["images"][0]["view"] == "LATERAL"
-    assert first["messages"][0]["content"] == ("<xray>\nClinical context: ___F with new onset ascites // eval for "
-                                               "infection\nWrite the radiology report.")
+    assert first["messages"][0]["content"] == ("<xray>\nClinical information:\n___F with new onset ascites // eval for "
+                                               "infection\n\nWrite the radiology report.")
     assert first["messages"][1]["content"] == (
         "There is no focal consolidation, pleural effusion or pneumothorax. Bilateral nodular opacities that most "
         "likely represent nipple shadows. The cardiomediastinal silhouette is normal.")

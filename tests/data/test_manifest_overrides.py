@@ -61,4 +61,5 @@ def test_inference_inputs_carry_overrides(tmp_path):
     assert s["images"]["ct"] == [{"path": str(tmp_path / "v.nii.gz"), "spacing": [2.0, 0.5, 0.5],
                                   "rescale": {"slope": 1.0, "intercept": -1024.0}}]
     assert build_messages({"xray": 2}, context="Cough.") == [
-        {"role": "user", "content": "<xray>\n<xray>\nClinical context: Cough.\nWrite the radiology report."}]
+        {"role": "user", "content": "<xray>\n<xray>\nClinical information:\nCough.\n\n"
+                                    "Write the radiology report for this chest radiograph."}]

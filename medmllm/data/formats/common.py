@@ -244,12 +244,12 @@ def find_file(folder: Path, patterns: tuple[str, ...], what: str, required: bool
     return None
 
 
-REPORT_PROMPT = "Write the radiology report."
+def report_request(images: dict[str, int], prompt: str | None = None, context: str | None = None,
+                   language: str = "en") -> str:
+    """The user turn of a converted report sample, built by the one prompt builder
+    (:mod:`medmllm.data.prompts`): one placeholder per image, the clinical context in the builder's
+    frame, then ``prompt`` (default: the generic request, "Write the radiology report.")."""
+    from medmllm.data.prompts import DEFAULT_PROMPTS, build_messages
 
-
-def report_request(images: dict[str, int], prompt: str | None = None, context: str | None = None) -> str:
-    """The user turn of a report sample: one placeholder per image, optional clinical context
-    (``Clinical context: ...``), then the request. ``medmllm generate --context`` asks the same way."""
-    head = "".join(f"{PLACEHOLDERS[m]}\n" * n for m, n in images.items() if n)
-    ctx = f"Clinical context: {context.strip()}\n" if context and context.strip() else ""
-    return f"{head}{ctx}{prompt or REPORT_PROMPT}"
+    instruction = prompt or DEFAULT_PROMPTS.get(language, DEFAULT_PROMPTS["en"])["none"]
+    return build_messages(images, instruction, context, language=language)[0]["content"]
