@@ -75,6 +75,19 @@ _NORMAL = (r"(?:(?:otherwise |also |again |grossly |overall |essentially )?(?:no
            r"upper limits? of normal|top[- ]normal|of normal size|normal in size|not (?:enlarged|widened)))")
 _OUTSIDE_LUNG = (r"osseous|bony|bone|lytic|sclerotic|blastic|expansile|skin|cutaneous|soft[- ]tissue|breast|axillary|"
                  r"chest wall|mediastinal|paratracheal|thyroid|neck|abdominal|hepatic|liver|renal|adrenal|splenic")
+# sites outside the lung parenchyma (as in the MeSH reference's non-lung sites): a density over one of them
+# is not a lung opacity ("densities over the breast shadows", "nodular opacity projecting over the 9th rib")
+_NON_LUNG_SITE = (r"(?:breasts?|breast shadows?|nipples?|ribs?|clavicles?|scapulae?|scapulas?|shoulders?|"
+                  r"humer(?:us|i|al heads?)|soft tissues?|chest wall|spine|vertebra(?:e|l bod(?:y|ies))?|sternum|"
+                  r"(?:upper )?abdomen|skin)")
+# up to four words between the preposition and the site, none of them a lung word ("over the posterior right
+# 9th rib", not "in the right upper lobe with rib ...")
+_SITE_GAP = (r"(?:(?!(?:lobes?|lungs?|bases?|basilar|apex|apices|apical|hil(?:um|a|ar)|perihilar|zones?|fields?|"
+             r"with|and|or|but)\b)[\w-]+ ){0,4}?")
+# things that look like a nodule or a density on a radiograph but are not in the lung
+_MIMIC = (r"(?:nipple|bone island|end-on vessel|vessel seen end-on|artifact|telemetry|(?:ekg|ecg|monitor(?:ing)?) "
+          r"(?:leads?|wires?|pads?)|skin (?:fold|lesion|tag)|piercings?|jewel(?:le)?ry|clothing|buttons?|snaps?|"
+          r"hair(?: braids?)?|braids?|external to the patient)")
 # a gap inside one statement: no second verb, no "enlarged", no contrast word
 _GAP = r"(?:(?!\b(?:is|are|was|were|appears?|remains?|enlarg\w*|not|but|however|and the)\b)[\w\s,]){0,40}?"
 
@@ -114,8 +127,8 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
     (r"\bclear lungs?\b", "lungs_clear", 0),
     (r"\bground[- ]?glass(?: (?:opacit(?:y|ies)|opacification|attenuation|densit(?:y|ies)|changes?))?",
      "ground_glass", None),
-    (r"\bbroncho-?pneumoni(?:a|c)\b|\bperibronchial (?:opacit(?:y|ies)|infiltrates?|consolidation|"
-     r"thickening|cuffing)\b", "bronchopneumonia", None),
+    (r"\bbroncho-?pneumoni(?:a|c)\b|\bperibronchial (?:opacit(?:y|ies)|infiltrates?|consolidation)\b",
+     "bronchopneumonia", None),
     (r"\b(?:airspace |air-space |air space )?consolidat(?:ion|ions|ive|ed)\b", "consolidation", None),
     (r"\bpneumonias?\b|\bpneumonic\b", "pneumonia", None),
     (r"\bgranulomas?\b|\bgranulomatous(?: (?:disease|process|infection|changes?|sequelae?))?\b",
@@ -131,18 +144,28 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
     (r"\bnodular (?:opacit(?:y|ies)|densit(?:y|ies))\b(?:(?!\b(?:may|might|could|or|versus|but)\b)[^.;]){0,80}?"
      r"\bgranulom", "granuloma_opacity", None),
     # ... and one it explains as a nipple shadow, a bone island, a vessel or something outside the patient is
-    # no finding of the lung at all
-    (r"\bnodul(?:e|es|ar (?:opacit(?:y|ies)|densit(?:y|ies)))\b(?:(?!\b(?:may|might|could|or|versus|but)\b)"
-     r"[^.;]){0,80}?\b(?:nipple|bone island|end-on vessel|vessel seen end-on|artifact|(?:ekg|ecg|telemetry|monitor"
-     r"(?:ing)?) (?:leads?|wires?|pads?)|skin (?:fold|lesion|tag)|overlying (?:soft tissue|clothing|hair))", "other_lesion",
-     None),
+    # no finding of the lung at all (a density explained so, too: a skin fold, piercings, monitor leads) ...
+    (rf"\bnodul(?:e|es|ar (?:opacit(?:y|ies)|densit(?:y|ies)))\b(?:(?!\b(?:may|might|could|or|versus|but)\b)"
+     rf"[^.;]){{0,80}}?\b(?:{_MIMIC}|overlying (?:soft tissue|clothing|hair))", "outside_lung", None),
+    (rf"\b(?:opacit(?:y|ies)|densit(?:y|ies))\b(?:(?!\b(?:may|might|could|or|versus|but|and|no|not)\b)[^.;]){{0,80}}?"
+     rf"\b{_MIMIC}", "outside_lung", None),
+    # ... while a nodular opacity that only *may* be such a mimic is still an opacity, but not a lesion
+    (rf"\bnodular (?:opacit(?:y|ies)|densit(?:y|ies))\b(?:(?!\b(?:or|versus|but)\b)[^.;]){{0,80}}?\b(?:may|might|"
+     rf"could)\b(?:(?!\b(?:or|versus|but)\b)[^.;]){{0,40}}?\b{_MIMIC}", "opacity", None),
+    # a density, opacity or nodule over a rib, the breast, the spine, the soft tissues ... is not in the lung
+    (rf"\b(?:nodul(?:e|es)|(?:nodular )?(?:opacit(?:y|ies)|densit(?:y|ies)))\b(?: (?:projecting|projected|projects|"
+     rf"seen|noted|located|lying))? (?:over(?:lying)?|in|within|of|at|along) (?:the |a |an )?{_SITE_GAP}"
+     rf"{_NON_LUNG_SITE}\b", "outside_lung", None),
+    # small, faint or ill-defined nodular opacities (plural) are a pattern of opacity, not a discrete lesion
+    (r"\b(?:vague|faint|ill-defined|poorly[- ]defined|subtle|hazy|minimal|tiny|small)(?: [\w-]+){0,2}? nodular "
+     r"(?:opacities|densities)\b", "opacity", None),
     (r"\bnodular (?:opacit(?:y|ies)|densit(?:y|ies))\b|\bmass[- ]?like (?:opacit(?:y|ies)|densit(?:y|ies)|"
      r"consolidation|lesion)\b", "nodular_opacity", None),
     (r"\bnodul(?:e|es|ar lesions?)\b|\bmicronodul(?:e|es)\b", "nodule", None),
     # masses and lesions outside the lung (bone, breast, mediastinum, soft tissues) are not a lung lesion
     (rf"\b(?:{_OUTSIDE_LUNG}) (?:masse?s?|lesions?|tumou?rs?)\b|\b(?:masse?s?|lesions?|tumou?rs?) (?:of|in|within|"
      rf"involving|at) (?:the )?(?:\w+ )?(?:{_OUTSIDE_LUNG}|ribs?|humer(?:us|al)|clavicles?|scapulae?|spine|"
-     r"vertebra(?:e|l)?(?: bod(?:y|ies))?|sternum|bones?|skin|t\d{1,2})\b|\bmass effect\b", "other_lesion", None),
+     r"vertebra(?:e|l)?(?: bod(?:y|ies))?|sternum|bones?|skin|t\d{1,2})\b|\bmass effect\b", "outside_lung", None),
     (r"\b(?<!osseous )(?<!bony )(?<!lytic )(?<!sclerotic )(?<!skin )(?<!blastic )(?<!soft tissue )"
      r"(?:masse?s?|lesions?|tumou?rs?|neoplasms?|malignanc(?:y|ies)|carcinoma|cavitary lesions?)\b",
      "lung_lesion", None),
@@ -152,8 +175,10 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
     (r"\bopaci(?:ty|ties|fication|fications|fied)\b|\binfiltrat(?:e|es|ion|ive)\b|\bair[- ]?space "
      r"(?:disease|process|opacit(?:y|ies))\b|(?<!bone )(?<!mineral )(?<!osseous )(?<!breast )\bdensit(?:y|ies)\b|"
      r"\bhaziness\b|\breticular opacit(?:y|ies)\b|\binterstitial opacit(?:y|ies)\b", "opacity", None),
-    # chronic interstitial markings are not an opacity (they name no CheXpert observation)
-    (r"\b(?:interstitial|reticular|bronchovascular|pulmonary|lung|vascular) (?:markings?|prominence|pattern|"
+    # chronic interstitial markings are not an opacity, bronchial wall thickening ("peribronchial cuffing") is
+    # not a pneumonia (they name no CheXpert observation)
+    (r"\b(?:peribronchial|bronchial wall) (?:thickening|cuffing)\b|"
+     r"\b(?:interstitial|reticular|bronchovascular|pulmonary|lung|vascular) (?:markings?|prominence|pattern|"
      r"thickening|changes?|accentuation)\b|\binterstitial (?:lung )?disease\b|\bprominen(?:t|ce of (?:the )?)"
      r"(?:interstitial|interstitium|pulmonary) ?(?:markings?)?\b", "interstitial", None),
     (r"\b(?:pulmonary |interstitial |alveolar )?o?edema\b|\b(?:pulmonary )?(?:vascular )?congestion\b|"
@@ -235,6 +260,11 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
      r"do not|does not|did not|would not|may not|not|nor) (?:be )?(?:entirely |completely |definitely |"
      r"totally |fully |confidently |definitively |reliably |excluded or )?(?:exclude[ds]?|rule[ds]? out)\b",
      "unc", "both"),
+    # low-probability hedges deny rather than doubt (CheXpert reads "unlikely" as a negation): "pneumonia is less
+    # likely", "less likely pneumonia", "not favored to represent infection", "doubtful effusion"
+    (r"\b(?:(?:is|are|was|were|appears?|seems?) )?(?:much |far )?less likely\b|\bunlikely to (?:be|represent|reflect)\b|"
+     r"\b(?:(?:is|are|was|were) )?not (?:felt |thought |considered )?(?:to be )?(?:likely|favou?red|suspected|"
+     r"probable)\b|\b(?:(?:is|are|was|were) )?(?:doubtful|improbable)\b|\bdoubt\b", "neg", "both"),
     (r"\bversus\b", "unc", "both"),
     (r"\b(?:is |are |was |were |has been |have been )?(?:not|no longer) (?:\w+ )?(?:seen|identified|"
      r"visuali[sz]ed|visible|demonstrated|appreciated|present|evident|noted|detected|apparent|shown)\b|"
@@ -243,7 +273,7 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
      r"(?=\s*(?:[.;,:]|$))|\b(?:is |are |was |were |has been |have been )?"
      r"(?:removed|absent|ruled out|excluded)\b|\bunlikely\b|\bnegative\b(?! for)|\b(?:appears? |is |are |remains? )?"
      r"within (?:the )?(?:normal limits|limits of normal)\b", "neg", "bwd"),
-    (rf"\b{_BE} (?:also |more |most |quite |very |less )?(?:possible|likely|probable|suspected|questioned|"
+    (rf"\b{_BE} (?:also |more |most |quite |very )?(?:possible|likely|probable|suspected|questioned|"
      r"favou?red|suggested|(?:a|another) consideration|questionable)\b|\b(?:would|could|may|might) (?:also )?be "
      r"(?:a |another )?(?:consideration|considered|possible)\b|\b(?:may|might|could) (?:also )?be "
      r"(?:present|seen|noted|there)\b|\?", "unc", "bwd"),

@@ -127,7 +127,7 @@ def _find_mentions(text: str, lex: dict[str, Any]) -> list[Mention]:
                 continue
             hs, he = (m.span("head") if "head" in pat.groupindex and m.group("head") else m.span())
             found.append(Mention(concept, m.start(), m.end(), hs, he, m.group(0), fixed))
-    return non_overlapping(found, len(text))
+    return non_overlapping(found, len(text), first=lambda m: m.concept.explains_away)
 
 
 # --------------------------------------------------------------------------- public API
