@@ -262,7 +262,10 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
      "unc", "both"),
     # low-probability hedges deny rather than doubt (CheXpert reads "unlikely" as a negation): "pneumonia is less
     # likely", "less likely pneumonia", "not favored to represent infection", "doubtful effusion"
-    (r"\b(?:(?:is|are|was|were|appears?|seems?) )?(?:much |far )?less likely\b|\bunlikely to (?:be|represent|reflect)\b|"
+    # ("the opacity is unlikely to represent pneumonia" denies the pneumonia, not the opacity)
+    (r"\b(?:(?:is|are|was|were) )?(?:(?:much |far )?less likely|unlikely|not (?:felt |thought |considered )?"
+     r"(?:likely|favou?red)) to (?:be|represent|reflect|indicate)\b", "neg", "fwd"),
+    (r"\b(?:(?:is|are|was|were|appears?|seems?) )?(?:much |far )?less likely\b|"
      r"\b(?:(?:is|are|was|were) )?not (?:felt |thought |considered )?(?:to be )?(?:likely|favou?red|suspected|"
      r"probable)\b|\b(?:(?:is|are|was|were) )?(?:doubtful|improbable)\b|\bdoubt\b", "neg", "both"),
     (r"\bversus\b", "unc", "both"),
