@@ -248,6 +248,8 @@ PSEUDO: tuple[str, ...] = (
     r"\bnot (?:significantly |substantially )?(?:changed|increased|decreased|improved|worsened)\b",
     r"\bwithout (?:significant |appreciable )?(?:interval )?(?:change|progression|improvement|worsening)\b",
     r"\bnot only\b",
+    # the age of a fracture is unknown, not the fracture: "age-indeterminate rib fractures"
+    r"\bage[- ]indeterminate\b|\bindeterminate (?:age|chronicity)\b",
     r"\bto (?:suggest|indicate)\b",
 )
 # (pattern, kind, direction): kind "neg" -> 0, "unc" -> -1, "hist" -> the past (the mention is dropped);
@@ -300,8 +302,9 @@ TERMINATORS = re.compile(
     r"with the exception of|whereas|while|nevertheless|which|there (?:is|are|has been|have been|was|were)|"
     r"and (?:there|the|a|an|is|are|has|have)|in addition|additionally|also noted)\b|,\s*with\b"
     r"|:")
-# backward scopes also stop at commas ("right lower lobe consolidation, pneumonia cannot be excluded")
-BACKWARD_STOP = re.compile(r",")
+# backward scopes also stop at commas ("right lower lobe consolidation, pneumonia cannot be excluded") and at
+# "with" ("stable cardiomegaly with left basilar infiltrate versus atelectasis": the heart is not in doubt)
+BACKWARD_STOP = re.compile(r",|\bwith\b")
 # a comma followed by one of these starts a new statement: forward scopes end there
 # ("no pneumothorax, small right effusion"); other commas continue a list ("no effusion, pneumothorax
 # or consolidation")
