@@ -101,6 +101,12 @@ FAILURE_CLASSES = [
     ("over_call", "en", "Patchy peribronchial opacities in the lower lobes, compatible with bronchopneumonia.",
      {"Pneumonia": 1, "bronchopneumonia": 1}),
     ("over_call", "zh", "右肺上叶见结节状高密度影，考虑钙化灶。", {"Lung Opacity": 1, "Lung Lesion": None}),
+    # ... and other body parts in the same report: a joint effusion, a knee fracture (v3)
+    ("over_call", "en", "Small pericardial effusion. No pleural effusion.", {"Pleural Effusion": 0, "No Finding": 1}),
+    ("over_call", "en", "Chest: Heart size normal. Lungs clear. Right knee: Large joint effusion. Tibial plateau fracture.",
+     {"Pleural Effusion": None, "Fracture": None, "No Finding": 1, "normal": 1}),
+    ("over_call", "en", "Chest. No pneumothorax. Left ankle. Soft tissue swelling, no fracture. Thoracic spine. Compression "
+     "fracture of T7.", {"Pneumothorax": 0, "Fracture": 1}),
     # a condition or a recommendation asserts nothing
     ("hypothetical", "en", "If there is continued concern for pneumonia, a follow-up radiograph is suggested.",
      {"Pneumonia": None, "No Finding": 1}),

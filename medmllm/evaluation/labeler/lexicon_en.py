@@ -56,10 +56,18 @@ def normalize(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- sections, sentences
+_PART = (r"(?:(?:right|left|bilateral) )?(?:knees?|hips?|shoulders?|ankles?|wrists?|elbows?|hands?|feet|foot|"
+         r"fingers?|toes?|forearms?|humer(?:us|i)|femurs?|tibias?|fibulas?|pelvis|abdomen|lumbar spine|cervical spine|"
+         r"skull|facial bones|sinuses)")
 SECTION_HEADER = re.compile(
     r"(?:^|(?<=[\s.]))(findings?|impressions?|conclusions?|summary|opinion|results?|comparisons?|indications?|"
     r"clinical (?:history|information|indication)|history|reason for (?:exam(?:ination)?|study|request)|"
-    r"technique|procedure|exam(?:ination)?|recommendations?|notifications?)\s*:")
+    r"technique|procedure|exam(?:ination)?|recommendations?|notifications?)\s*:"
+    # a report that also covers other body parts ("Chest. ... Right elbow and forearm. No joint effusion. Left
+    # knee: ..."): a body part named alone at the start of a sentence opens its section; only the chest, its ribs
+    # and the thoracic spine are read
+    rf"|(?:^|(?<=[.:]\s)|(?<=\n))(?P<part>chest|thoracic spine|(?:(?:right|left|bilateral) )?ribs|{_PART}(?:,? and {_PART})*)\s*(?::|\.(?=\s|$))")
+READ_PARTS = frozenset({"chest", "thoracic spine", "ribs", "right ribs", "left ribs", "bilateral ribs"})
 SKIP_SECTIONS = frozenset({"comparison", "comparisons", "indication", "indications", "clinical history",
                            "clinical information", "clinical indication", "history", "reason for exam",
                            "reason for examination", "reason for study", "reason for request", "technique",
@@ -195,7 +203,9 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
     (r"\b(?:blunting|blunted|obliteration) of (?:the )?(?:\w+ ){0,2}costophrenic (?:angles?|sulc(?:us|i)|recess(?:es)?|xxxx)\b|"
      rf"\bcostophrenic (?:angles?|sulc(?:us|i)|recess(?:es)?|xxxx)\b(?: {_BE})? (?:\w+ )?(?P<head>blunted|blunting|obliterated)\b",
      "effusion", None),
-    (r"\b(?<!pericardial )(?:pleural )?effusions?\b|\bpleural fluid\b|\bhydrothorax\b|\bfluid in the "
+    # an effusion of a joint or of the pericardium is not a pleural effusion
+    (r"\b(?:joint|knee|suprapatellar|elbow|shoulder|hip|ankle|wrist|pericardial) effusions?\b", "outside_lung", None),
+    (r"\b(?:pleural )?effusions?\b|\bpleural fluid\b|\bhydrothorax\b|\bfluid in the "
      r"(?:pleural space|fissures?)\b", "effusion", None),
     (r"\bpleural(?:[- ]parenchymal)? (?:thickening|plaques?|scarring|calcifications?)\b|\bfibrothorax\b|"
      r"\bapical (?:pleural )?(?:cap|capping|thickening)\b", "pleural_other", None),

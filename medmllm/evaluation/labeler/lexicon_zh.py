@@ -23,6 +23,7 @@ def normalize(text: str) -> str:
 SECTION_HEADER = re.compile(
     r"(检查所见|影像所见|影像表现|所见|表现|印象|诊断意见|影像诊断|诊断|意见|结论|检查结论|"
     r"临床诊断|临床资料|临床病史|病史|主诉|检查方法|检查部位|检查技术|对比|比较)\s*:")
+READ_PARTS: frozenset[str] = frozenset()  # no body-part sections in the Chinese headers
 SKIP_SECTIONS = frozenset({"临床诊断", "临床资料", "临床病史", "病史", "主诉", "检查方法", "检查部位", "检查技术",
                            "对比", "比较"})
 SENTENCE_END = re.compile(r"[。!?;]+|\n\s*\n|\.(?!\d)")

@@ -75,6 +75,7 @@ def _compile(lex: ModuleType) -> dict[str, Any]:
         "normalize": lex.normalize,
         "header": lex.SECTION_HEADER,
         "skip": lex.SKIP_SECTIONS,
+        "read_parts": lex.READ_PARTS,
         "sentence_end": lex.SENTENCE_END,
         "mentions": [(re.compile(p), CONCEPTS[c], fixed) for p, c, fixed in lex.MENTIONS],
         "locations": [(re.compile(p), how) for p, how in lex.LOCATIONS],
@@ -93,14 +94,15 @@ def _compile(lex: ModuleType) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- text -> sentences
 def _sections(text: str, lex: dict[str, Any]) -> list[tuple[int, int]]:
-    """Spans of the text to read: everything except skipped sections (indication, history ...)."""
+    """Spans of the text to read: everything except skipped sections (indication, history, other body parts)."""
     heads = list(lex["header"].finditer(text))
     if not heads:
         return [(0, len(text))]
     spans = [(0, heads[0].start())]
     for i, h in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        if h.group(1) not in lex["skip"]:
+        part = h.groupdict().get("part")
+        if (part in lex["read_parts"]) if part else (h.group(1) not in lex["skip"]):
             spans.append((h.end(), end))
     return spans
 
