@@ -85,6 +85,7 @@ FAILURE_CLASSES = [
      {"Lung Opacity": None, "No Finding": 1}),
     ("over_call", "en", "Nodular opacity projecting over the posterior right 9th rib, likely a granuloma.",
      {"Lung Opacity": None, "Lung Lesion": None, "No Finding": 1}),
+    ("over_call", "en", "Known thyroid nodule. Small nodule in the left breast.", {"Lung Lesion": None, "No Finding": 1}),
     ("over_call", "en", "Rounded density in the soft tissues of the left chest wall.",
      {"Lung Opacity": None, "No Finding": 1}),
     ("over_call", "en", "Curvilinear opacity at the right base represents a skin fold.",

@@ -87,7 +87,7 @@ _OUTSIDE_LUNG = (r"osseous|bony|bone|lytic|sclerotic|blastic|expansile|skin|cuta
 # is not a lung opacity ("densities over the breast shadows", "nodular opacity projecting over the 9th rib")
 _NON_LUNG_SITE = (r"(?:breasts?|breast shadows?|nipples?|ribs?|clavicles?|scapulae?|scapulas?|shoulders?|"
                   r"humer(?:us|i|al heads?)|soft tissues?|chest wall|spine|vertebra(?:e|l bod(?:y|ies))?|sternum|"
-                  r"(?:upper )?abdomen|skin)")
+                  r"(?:upper )?abdomen|skin|thyroid|neck|axillae?|axillary (?:region|soft tissues?))")
 # up to four words between the preposition and the site, none of them a lung word ("over the posterior right
 # 9th rib", not "in the right upper lobe with rib ...")
 _SITE_GAP = (r"(?:(?!(?:lobes?|lungs?|bases?|basilar|apex|apices|apical|hil(?:um|a|ar)|perihilar|zones?|fields?|"
@@ -171,7 +171,7 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
      r"consolidation|lesion)\b", "nodular_opacity", None),
     (r"\bnodul(?:e|es|ar lesions?)\b|\bmicronodul(?:e|es)\b", "nodule", None),
     # masses and lesions outside the lung (bone, breast, mediastinum, soft tissues) are not a lung lesion
-    (rf"\b(?:{_OUTSIDE_LUNG}) (?:masse?s?|lesions?|tumou?rs?)\b|\b(?:masse?s?|lesions?|tumou?rs?) (?:of|in|within|"
+    (rf"\b(?:{_OUTSIDE_LUNG}) (?:masse?s?|lesions?|tumou?rs?|nodules?)\b|\b(?:masse?s?|lesions?|tumou?rs?) (?:of|in|within|"
      rf"involving|at) (?:the )?(?:\w+ )?(?:{_OUTSIDE_LUNG}|ribs?|humer(?:us|al)|clavicles?|scapulae?|spine|"
      r"vertebra(?:e|l)?(?: bod(?:y|ies))?|sternum|bones?|skin|t\d{1,2})\b|\bmass effect\b", "outside_lung", None),
     (r"\b(?<!osseous )(?<!bony )(?<!lytic )(?<!sclerotic )(?<!skin )(?<!blastic )(?<!soft tissue )"
