@@ -121,5 +121,7 @@ FAILURE_CLASSES = [
     ("vocabulary", "en", "Mild prominence of the superior mediastinum.", {"Enlarged Cardiomediastinum": 1}),
     ("vocabulary", "en", "Complete collapse of the right lower lobe.", {"Atelectasis": 1}),
     ("vocabulary", "en", "Mild pulmonary vascular congestion.", {"Edema": 1}),
+    ("vocabulary", "en", "Unchanged loculated right pleural fusion.", {"Pleural Effusion": 1, "pleural_effusion:right": 1}),
+    ("vocabulary", "en", "No pleural fusion or pneumothorax.", {"Pleural Effusion": 0, "Pneumothorax": 0}),
     ("vocabulary", "zh", "右侧胸腔积液，右肺下叶膨胀不全。", {"Pleural Effusion": 1, "Atelectasis": 1}),
 ]

@@ -205,7 +205,8 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
      "effusion", None),
     # an effusion of a joint or of the pericardium is not a pleural effusion
     (r"\b(?:joint|knee|suprapatellar|elbow|shoulder|hip|ankle|wrist|pericardial) effusions?\b", "outside_lung", None),
-    (r"\b(?:pleural )?effusions?\b|\bpleural fluid\b|\bhydrothorax\b|\bfluid in the "
+    # ("pleural fusion": a dictation error for pleural effusion, common in dictated reports)
+    (r"\b(?:pleural )?effusions?\b|\bpleural fusions?\b|\bpleural fluid\b|\bhydrothorax\b|\bfluid in the "
      r"(?:pleural space|fissures?)\b", "effusion", None),
     (r"\bpleural(?:[- ]parenchymal)? (?:thickening|plaques?|scarring|calcifications?)\b|\bfibrothorax\b|"
      r"\bapical (?:pleural )?(?:cap|capping|thickening)\b", "pleural_other", None),
