@@ -36,7 +36,7 @@ from medmllm.evaluation.labeler.scope import Scopes, find_triggers, non_overlapp
 from medmllm.findings import ABNORMAL_KEYS, CHEXPERT_LABELS, FINDING_KEYS, LOBE_SIDE, LOBES, SIDES
 
 LANGS = ("en", "zh")
-LABELER_VERSION = "2"  # 2: real-report rules (docs/labeler.md); No Finding counts CheXpert pathologies only
+LABELER_VERSION = "3"  # 3: low-probability hedges deny, non-lung sites and other body parts (docs/labeler.md)
 _NOT_PATHOLOGY = {"No Finding", "Support Devices"}
 _WORD = re.compile(r"\w")
 
