@@ -33,6 +33,9 @@ class Concept:
             without a lobe does not deny consolidation of every lobe).
         negates_findings: findings bases set to 0 (every lobe/side) when the mention is negative
             (e.g. "negative for pneumonia" also denies bronchopneumonia).
+        explains_away: the mention places a finding outside the lung or explains it as something
+            else (a density over the breast, a nodule that is a nipple shadow, a mass of bone); it
+            wins over any mention it overlaps, however long.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Concept:
     family: str | None = None
     located_only: bool = False
     negates_findings: tuple[str, ...] = field(default_factory=tuple)
+    explains_away: bool = False
 
 
 _ALL = (
@@ -73,12 +77,13 @@ _ALL = (
     Concept("device", ("Support Devices",)),
     Concept("hyperinflation", (), findings=("hyperinflation",)),
     # words that name no CheXpert observation but would otherwise be read as one: chronic interstitial
-    # markings (not an opacity), granulomas (not a lesion, not an infection), masses of bone, breast or
-    # mediastinum (not a lung lesion),
-    # infections of the past (not a pneumonia now)
+    # markings and bronchial wall thickening (not an opacity, not a pneumonia), granulomas (not a lesion,
+    # not an infection), infections of the past (not a pneumonia now)
     Concept("interstitial"),
     Concept("granuloma"),
-    Concept("other_lesion"),
+    # masses of bone, breast or mediastinum, densities over a rib or the breast, nodules that are nipple
+    # shadows or monitor leads: not a finding of the lung
+    Concept("outside_lung", explains_away=True),
     Concept("granuloma_opacity", ("Lung Opacity",), family="lobe"),
     Concept("history"),
     # "the lungs are clear": no parenchymal abnormality (only ever negative; positives elsewhere win)

@@ -23,6 +23,7 @@ def normalize(text: str) -> str:
 SECTION_HEADER = re.compile(
     r"(检查所见|影像所见|影像表现|所见|表现|印象|诊断意见|影像诊断|诊断|意见|结论|检查结论|"
     r"临床诊断|临床资料|临床病史|病史|主诉|检查方法|检查部位|检查技术|对比|比较)\s*:")
+READ_PARTS: frozenset[str] = frozenset()  # no body-part sections in the Chinese headers
 SKIP_SECTIONS = frozenset({"临床诊断", "临床资料", "临床病史", "病史", "主诉", "检查方法", "检查部位", "检查技术",
                            "对比", "比较"})
 SENTENCE_END = re.compile(r"[。!?;]+|\n\s*\n|\.(?!\d)")
@@ -80,6 +81,8 @@ PSEUDO: tuple[str, ...] = (
 TRIGGERS: tuple[tuple[str, str, str], ...] = (
     (r"不(?:能)?除外|不(?:能)?排除|未(?:能)?除外|未(?:能)?排除|待(?:排除|除外|排|查)|难以(?:除外|排除)",
      "unc", "both"),
+    # low-probability hedges deny rather than doubt: 肺炎可能性小, 不考虑肺炎, 不太可能为气胸
+    (r"可能性(?:很|较|极)?(?:小|低|不大)|不(?:太|大)可能|不(?:太|大)?考虑|不支持", "neg", "both"),
     (r"已吸收|(?:完全|基本)吸收|已消失|消失|未见显示|不明显|已(?:经)?(?:愈合|复张)", "neg", "bwd"),
     (r"可能(?:性大|大)?|\?|待定", "unc", "bwd"),
     (r"考虑|可能|可疑|疑似|疑为|疑|拟诊|倾向(?:于)?|似|怀疑", "unc", "fwd"),

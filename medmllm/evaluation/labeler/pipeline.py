@@ -36,7 +36,7 @@ from medmllm.evaluation.labeler.scope import Scopes, find_triggers, non_overlapp
 from medmllm.findings import ABNORMAL_KEYS, CHEXPERT_LABELS, FINDING_KEYS, LOBE_SIDE, LOBES, SIDES
 
 LANGS = ("en", "zh")
-LABELER_VERSION = "2"  # 2: real-report rules (docs/labeler.md); No Finding counts CheXpert pathologies only
+LABELER_VERSION = "3"  # 3: low-probability hedges deny, non-lung sites and other body parts (docs/labeler.md)
 _NOT_PATHOLOGY = {"No Finding", "Support Devices"}
 _WORD = re.compile(r"\w")
 
@@ -75,6 +75,7 @@ def _compile(lex: ModuleType) -> dict[str, Any]:
         "normalize": lex.normalize,
         "header": lex.SECTION_HEADER,
         "skip": lex.SKIP_SECTIONS,
+        "read_parts": lex.READ_PARTS,
         "sentence_end": lex.SENTENCE_END,
         "mentions": [(re.compile(p), CONCEPTS[c], fixed) for p, c, fixed in lex.MENTIONS],
         "locations": [(re.compile(p), how) for p, how in lex.LOCATIONS],
@@ -93,14 +94,15 @@ def _compile(lex: ModuleType) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- text -> sentences
 def _sections(text: str, lex: dict[str, Any]) -> list[tuple[int, int]]:
-    """Spans of the text to read: everything except skipped sections (indication, history ...)."""
+    """Spans of the text to read: everything except skipped sections (indication, history, other body parts)."""
     heads = list(lex["header"].finditer(text))
     if not heads:
         return [(0, len(text))]
     spans = [(0, heads[0].start())]
     for i, h in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        if h.group(1) not in lex["skip"]:
+        part = h.groupdict().get("part")
+        if (part in lex["read_parts"]) if part else (h.group(1) not in lex["skip"]):
             spans.append((h.end(), end))
     return spans
 
@@ -127,7 +129,7 @@ def _find_mentions(text: str, lex: dict[str, Any]) -> list[Mention]:
                 continue
             hs, he = (m.span("head") if "head" in pat.groupindex and m.group("head") else m.span())
             found.append(Mention(concept, m.start(), m.end(), hs, he, m.group(0), fixed))
-    return non_overlapping(found, len(text))
+    return non_overlapping(found, len(text), first=lambda m: m.concept.explains_away)
 
 
 # --------------------------------------------------------------------------- public API

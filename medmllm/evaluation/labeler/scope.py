@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 # trigger kind -> (rank at equal distance: uncertainty first, status)
 _OUTCOME: dict[str, tuple[int, int | None]] = {"unc": (0, -1), "neg": (1, 0), "hist": (2, None)}
@@ -50,11 +50,14 @@ class Occupancy:
         self._taken[start:end] = b"\x01" * (end - start)
 
 
-def non_overlapping(spans: list, n: int) -> list:
-    """Longest first, then earliest; drop anything overlapping a kept span."""
+def non_overlapping(spans: list, n: int, first: Callable[[Any], bool] | None = None) -> list:
+    """Longest first, then earliest; drop anything overlapping a kept span.
+
+    ``first(span)`` true puts a span ahead of every other (it wins its overlaps whatever its length).
+    """
     occ = Occupancy(n)
     kept: list = []
-    for s in sorted(spans, key=lambda s: (s.start - s.end, s.start)):
+    for s in sorted(spans, key=lambda s: (not first(s) if first else False, s.start - s.end, s.start)):
         if occ.free(s.start, s.end):
             occ.take(s.start, s.end)
             kept.append(s)
