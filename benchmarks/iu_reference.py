@@ -32,50 +32,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from medmllm.data.formats.iu_mesh import MESH_CHEXPERT, NOT_PATHOLOGIES, mesh_observations
+
 ROOT = Path(__file__).resolve().parents[1]
 DEV_FILE = Path("data") / "iu_xray_reports_dev.jsonl"
 OBSERVATIONS: tuple[str, ...] = (
     "Cardiomegaly", "Atelectasis", "Pleural Effusion", "Pneumothorax", "Edema", "Pneumonia",
     "Consolidation", "Fracture", "Lung Lesion", "Lung Opacity", "No Finding",
 )
-# sites that put an opacity, density, nodule or mass outside the lung parenchyma
-NON_LUNG_SITES = frozenset({"ribs", "sternum", "breast", "mediastinum", "paratracheal", "cardiophrenic angle",
-                            "thoracic vertebrae", "spine", "humerus", "clavicle", "shoulder", "soft tissue",
-                            "diaphragm", "abdomen"})
-_LUNG = "not at a non-lung site"
-
-# (MeSH descriptor, condition on the qualifiers, CheXpert observations). Condition: None (any
-# qualifiers), _LUNG (no qualifier in NON_LUNG_SITES), or a qualifier the term must carry.
-MESH_MAP: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
-    ("Cardiomegaly", None, ("Cardiomegaly",)),
-    ("Cardiac Shadow", "enlarged", ("Cardiomegaly",)),
-    ("Pulmonary Atelectasis", None, ("Atelectasis", "Lung Opacity")),
-    ("Volume Loss", None, ("Atelectasis", "Lung Opacity")),
-    ("Pleural Effusion", None, ("Pleural Effusion",)),
-    ("Hemothorax", None, ("Pleural Effusion",)),
-    ("Hydropneumothorax", None, ("Pleural Effusion", "Pneumothorax")),
-    ("Costophrenic Angle", "blunted", ("Pleural Effusion",)),
-    ("Pleura", "blunted", ("Pleural Effusion",)),
-    ("Pneumothorax", None, ("Pneumothorax",)),
-    ("Pulmonary Edema", None, ("Edema",)),
-    ("Pulmonary Congestion", None, ("Edema",)),
-    ("Heart Failure", None, ("Edema",)),
-    ("Pneumonia", None, ("Pneumonia",)),
-    ("Consolidation", None, ("Consolidation", "Lung Opacity")),
-    ("Fractures, Bone", None, ("Fracture",)),
-    ("Nodule", _LUNG, ("Lung Lesion",)),
-    ("Mass", _LUNG, ("Lung Lesion",)),
-    ("Cavitation", None, ("Lung Lesion",)),
-    ("Opacity", _LUNG, ("Lung Opacity",)),
-    ("Density", _LUNG, ("Lung Opacity",)),
-    ("Airspace Disease", _LUNG, ("Lung Opacity",)),
-    ("Infiltrate", _LUNG, ("Lung Opacity",)),
-    # not among the 11 scored observations, but pathologies: they make No Finding 0
-    ("Mediastinum", "prominent", ("Enlarged Cardiomediastinum",)),
-    ("Mediastinum", "enlarged", ("Enlarged Cardiomediastinum",)),
-    ("Thickening", "pleura", ("Pleural Other",)),
-    ("Cicatrix", "pleura", ("Pleural Other",)),
-)
+# The MeSH -> CheXpert table is the one of the `iu-xray` converter (medmllm/data/formats/iu_mesh.py;
+# printed by `python benchmarks/labeler_bench.py --mapping` and written out in docs/labeler.md).
+MESH_MAP = MESH_CHEXPERT
 
 
 def shared_dir() -> Path:
@@ -89,22 +56,9 @@ def dev_path() -> Path:
     return shared_dir() / DEV_FILE
 
 
-def mesh_observations(terms: Iterable[str]) -> set[str]:
-    """CheXpert observations named by a report's MeSH terms (no ``No Finding``)."""
-    out: set[str] = set()
-    for term in terms:
-        head, *quals = [p.strip() for p in term.split("/")]
-        for desc, cond, obs in MESH_MAP:
-            if head != desc:
-                continue
-            if cond is None or (cond == _LUNG and not NON_LUNG_SITES & set(quals)) or cond in quals:
-                out.update(obs)
-    return out
-
-
 def reference(terms: Iterable[str]) -> dict[str, int]:
     """0/1 per scored observation; No Finding is 1 when no term maps to a pathology."""
-    found = mesh_observations(terms)
+    found = mesh_observations(terms) - NOT_PATHOLOGIES
     ref = {o: int(o in found) for o in OBSERVATIONS}
     ref["No Finding"] = int(not found)
     return ref

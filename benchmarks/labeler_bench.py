@@ -4,7 +4,7 @@
 
 Reads the Indiana University chest X-ray development set (``../shared/data/iu_xray_reports_dev.jsonl``
 beside the repository, or ``$MEDMLLM_SHARED/data/...``, or ``--data``), maps each report's MeSH terms
-to CheXpert observations (:data:`iu_reference.MESH_MAP`, written out in ``docs/labeler.md``), labels
+to CheXpert observations (:data:`iu_reference.MESH_MAP`, the `iu-xray` converter's table; ``--mapping`` prints it, ``docs/labeler.md`` writes it out), labels
 the FINDINGS + IMPRESSION text with ``medmllm label``'s function (:func:`label_report`, English;
 positive = 1 or -1, uncertain counted positive) and prints per-observation precision, recall and F1
 and the macro-F1 over the 11 observations, next to a naive keyword baseline run in the same process
@@ -74,7 +74,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="one part only (default: tuning, held-out and all)")
     p.add_argument("--failures", metavar="OBS", choices=ref.OBSERVATIONS,
                    help="list the tuning-part reports the labeler gets wrong for OBS")
+    p.add_argument("--mapping", action="store_true", help="print the MeSH -> CheXpert table and exit")
     args = p.parse_args(argv)
+    if args.mapping:
+        print("| MeSH descriptor | condition on the qualifiers | CheXpert observations |\n|---|---|---|")
+        for desc, cond, obs in ref.MESH_MAP:
+            shown = "any" if cond is None else ("not at a non-lung site" if cond == "lung" else f"carries '{cond}'")
+            print(f"| {desc} | {shown} | {', '.join(obs)} |", flush=True)
+        return 0
     path = args.data or ref.dev_path()
     if not path.is_file():
         print(f"error: {path}: development set not found (set MEDMLLM_SHARED or pass --data)", file=sys.stderr)
