@@ -77,7 +77,7 @@ def test_the_context_goes_where_training_put_it():
 
 
 def test_generate_evaluate_and_the_app_default_to_the_recorded_prompt(export_copy, cases, record):
-    from apps.backend import PredictorBackend, ReportRequest, build_prompt
+    from medmllm.app.backend import PredictorBackend, ReportRequest, build_prompt
     from medmllm.inference import Predictor
 
     recorded = record_prompts([rec("a", "Report this film."), rec("b", "Report this film.")])
