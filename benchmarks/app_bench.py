@@ -98,9 +98,9 @@ def main() -> int:
     from gradio_client import handle_file
     from pydicom.data import get_testdata_file
 
-    from apps.backend import GenerationSettings, PredictorBackend, ReportRequest
-    from apps.report_app import ReportApp
-    from apps.uploads import load_xray
+    from medmllm.app.backend import GenerationSettings, PredictorBackend, ReportRequest
+    from medmllm.app.ui import ReportApp
+    from medmllm.app.uploads import load_xray
 
     tmp = Path(tempfile.mkdtemp(prefix="medmllm-app-bench-"))
     ckpt, what = _checkpoint(a.checkpoint, tmp)

@@ -79,24 +79,23 @@ def measure(args: argparse.Namespace, tmp: Path) -> None:
     from medmllm.data.schema import image_root
     from medmllm.evaluation.benchmarks.report import Report
     from medmllm.evaluation.benchmarks.runner import run_predictions
-    from medmllm.evaluation.predictor import CheckpointPredictor
     from medmllm.inference import Predictor
     from medmllm.models.mllm import MedMLLM
 
     records, manifest = xray_records(tmp / "synth", args.records)
     export = find_export(args.checkpoint)
     if export is not None:
-        inner = Predictor.from_pretrained(export, device="cpu")
         gen = {"max_new_tokens": Report.max_new_tokens}
+        predictor = Predictor.from_pretrained(export, device="cpu", image_root=image_root(manifest), **gen)
         what = f"export {export} (stops at end of turn, max {Report.max_new_tokens} new tokens)"
     else:
         torch.manual_seed(0)
-        inner = Predictor(MedMLLM.build(QUICKSTART_SIZE), None, "cpu")
         gen = {"max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
+        predictor = Predictor(MedMLLM.build(QUICKSTART_SIZE), None, "cpu", image_root=image_root(manifest),
+                              generation=gen)
         what = f"quickstart-size model built from config (random init, exactly {args.new_tokens} new tokens)"
-    model = inner.model
+    model = predictor.model
     n_params = sum(p.numel() for p in model.parameters())
-    predictor = CheckpointPredictor(inner, image_root(manifest), **gen)
     print(f"model: {what}; {n_params / 1e6:.2f}M parameters, "
           f"{model.num_image_tokens('xray', (1, 128, 128))} image tokens; torch threads {torch.get_num_threads()}")
     print(f"data: {len(records)} synthetic report records, 128x128 X-ray (DICOM / PNG), loaded and preprocessed "

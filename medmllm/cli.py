@@ -8,12 +8,14 @@ the standard library at top level; heavy imports happen inside ``run`` so that `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import pkgutil
 import sys
-from typing import Sequence
+import warnings
+from typing import Iterator, Sequence
 
 from medmllm import __version__
 from medmllm.errors import InputError, MedmllmError, MissingDependencyError
@@ -66,6 +68,43 @@ def _setup_logging(debug: bool, quiet: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+@contextlib.contextmanager
+def _quiet_libraries(quiet: bool) -> Iterator[None]:
+    """``--quiet``: no weight-loading bars, no library deprecation notices; restored when the command ends."""
+    if not quiet:
+        yield
+        return
+    env = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+           "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+    saved_env = {k: os.environ.get(k) for k in env}
+    loggers = [logging.getLogger(n) for n in ("transformers", "huggingface_hub", "lightning", "lightning.pytorch")]
+    saved_levels = [lg.level for lg in loggers]
+    os.environ.update(env)
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    hf_logging = sys.modules.get("transformers.utils.logging")  # bars are decided at import: switch them off
+    bars = hf_logging.is_progress_bar_enabled() if hf_logging else None
+    if hf_logging:
+        hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            for category in (FutureWarning, DeprecationWarning):
+                warnings.filterwarnings("ignore", category=category)
+            warnings.filterwarnings("ignore", category=UserWarning,
+                                    module=r"(torch|transformers|lightning|monai|peft|huggingface_hub|gradio)(\.|$)")
+            yield
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for lg, lvl in zip(loggers, saved_levels):
+            lg.setLevel(lvl)
+        if hf_logging and bars:
+            hf_logging.enable_progress_bar()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI. Returns the exit code: 0 success, 2 bad input or usage, 1 internal error."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -91,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["MEDMLLM_QUIET"] = "1" if quiet else os.environ.get("MEDMLLM_QUIET", "0")
     _setup_logging(debug, quiet)
     try:
-        code = args._run(args)
+        with _quiet_libraries(quiet and not debug):
+            code = args._run(args)
         return int(code or 0)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

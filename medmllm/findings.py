@@ -3,12 +3,11 @@
 Keys (CONTRACTS.md): ``normal``, ``consolidation:<lobe>``, ``bronchopneumonia``, ``ground_glass``,
 ``pleural_effusion:<side>``, ``atelectasis``, ``pneumothorax:<side>``, ``cardiomegaly``,
 ``hyperinflation``, ``nodule``. Bilateral effusion is both sides. Each key maps to CheXpert
-observations.
+observations. Beside them, :data:`CT_LABELS`: the 18 chest-CT abnormality labels of CT-RATE.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
 
 LOBES: tuple[str, ...] = ("RUL", "RML", "RLL", "LUL", "LLL")
 SIDES: tuple[str, ...] = ("left", "right")
@@ -34,6 +33,31 @@ CHEXPERT_LABELS: tuple[str, ...] = (
     "Pleural Other", "Fracture", "Support Devices", "No Finding",
 )
 CHEXPERT_5: tuple[str, ...] = ("Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Pleural Effusion")
+
+# The CT label vocabulary: CT-RATE's 18 multi-abnormality labels (chest CT, 0/1 per volume), key ->
+# the column name of the release's ``*_predicted_labels.csv``. Converters keep them in a record's
+# ``meta.ct_labels`` (the manifest's ``labels`` holds findings keys, which score compares).
+CT_LABELS: dict[str, str] = {
+    "medical_material": "Medical material",
+    "arterial_wall_calcification": "Arterial wall calcification",
+    "cardiomegaly": "Cardiomegaly",
+    "pericardial_effusion": "Pericardial effusion",
+    "coronary_artery_wall_calcification": "Coronary artery wall calcification",
+    "hiatal_hernia": "Hiatal hernia",
+    "lymphadenopathy": "Lymphadenopathy",
+    "emphysema": "Emphysema",
+    "atelectasis": "Atelectasis",
+    "lung_nodule": "Lung nodule",
+    "lung_opacity": "Lung opacity",
+    "pulmonary_fibrotic_sequela": "Pulmonary fibrotic sequela",
+    "pleural_effusion": "Pleural effusion",
+    "mosaic_attenuation_pattern": "Mosaic attenuation pattern",
+    "peribronchial_thickening": "Peribronchial thickening",
+    "consolidation": "Consolidation",
+    "bronchiectasis": "Bronchiectasis",
+    "interlobular_septal_thickening": "Interlobular septal thickening",
+}
+CT_LABEL_KEYS: tuple[str, ...] = tuple(CT_LABELS)
 
 _CHEXPERT_OF_BASE: dict[str, tuple[str, ...]] = {
     "normal": ("No Finding",),
@@ -86,20 +110,6 @@ def to_chexpert(key: str) -> tuple[str, ...]:
     """CheXpert observations implied by a finding key."""
     base, _ = split_key(key)
     return _CHEXPERT_OF_BASE[base]
-
-
-def chexpert_from_findings(labels: Mapping[str, int | None]) -> dict[str, int | None]:
-    """Positive findings keys -> the 14 CheXpert observations (1, or None when not implied).
-
-    ``No Finding`` is 1 only when no abnormal key is positive.
-    """
-    out: dict[str, int | None] = {c: None for c in CHEXPERT_LABELS}
-    positive = [k for k, v in labels.items() if v == 1 and k != "normal"]
-    for k in positive:
-        for c in to_chexpert(k):
-            out[c] = 1
-    out["No Finding"] = 0 if positive else 1
-    return out
 
 
 def complete_labels(positive: set[str] | list[str]) -> dict[str, int]:

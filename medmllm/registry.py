@@ -90,6 +90,9 @@ ENCODERS = Registry("encoder", ("medmllm.models.encoders", "medmllm.models.cnn_e
 CONNECTORS = Registry("connector", ("medmllm.models.connectors",))
 LLMS = Registry("llm", ("medmllm.models.llm",))
 FORMATS = Registry("format", ("medmllm.data.formats.llava", "medmllm.data.formats.p2med_dir",
+                              "medmllm.data.formats.iu_xray", "medmllm.data.formats.r2gen",
+                              "medmllm.data.formats.mimic_cxr", "medmllm.data.formats.chexpert_plus",
+                              "medmllm.data.formats.ct_rate", "medmllm.data.formats.hf_datasets",
                               "medmllm.data.formats.video_instruct",
                               "medmllm.evaluation.benchmarks.mllm_bench.convert",
                               "medmllm.evaluation.benchmarks.mme.convert",

@@ -1,6 +1,7 @@
 """Shared test set-up: offline, passive OpenMP threads, helpers to run the CLI in-process."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -70,6 +71,21 @@ def nifti_header():
         return hdr.binaryblock + b"\0" * 4
 
     return build
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory):
+    """A real medmllm export: the tiny model of configs/tiny.yaml (random init), saved with ``save_pretrained``."""
+    import torch
+
+    from medmllm.config import load_config
+    from medmllm.models.mllm import MedMLLM
+
+    torch.manual_seed(0)
+    model = MedMLLM.build(load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")["model"])
+    out = tmp_path_factory.mktemp("export") / "tiny"
+    model.save_pretrained(out)
+    return out
 
 
 @pytest.fixture

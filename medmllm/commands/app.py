@@ -65,26 +65,6 @@ def resolve_checkpoint(checkpoint):
     return path
 
 
-def import_report_app():
-    """Import ``apps.report_app`` (the app lives in the source tree's ``apps/`` folder)."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    from medmllm.errors import InputError
-
-    try:
-        return importlib.import_module("apps.report_app")
-    except ModuleNotFoundError as e:
-        if e.name not in ("apps", "apps.report_app"):
-            raise
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "apps" / "report_app.py").is_file():
-        raise InputError(root / "apps", "the report app is not installed (run from a source checkout of medmllm)")
-    sys.path.insert(0, str(root))
-    return importlib.import_module("apps.report_app")
-
-
 def run(args):
     import logging
     import os
@@ -98,14 +78,14 @@ def run(args):
     if args.max_upload_mb < 1 or args.concurrency < 1:
         raise InputError("--max-upload-mb/--concurrency", "must be at least 1")
     checkpoint = resolve_checkpoint(args.checkpoint)
-    report_app = import_report_app()
-    from apps.backend import PredictorBackend
-    from apps.examples import example_cases
+    from medmllm.app.backend import PredictorBackend
+    from medmllm.app.examples import example_cases
+    from medmllm.app.ui import ReportApp
 
     log = logging.getLogger("medmllm.app")
     backend = PredictorBackend(checkpoint)
     examples = [] if args.no_examples else example_cases()
-    app = report_app.ReportApp(backend, examples=examples, max_upload_mb=args.max_upload_mb,
+    app = ReportApp(backend, examples=examples, max_upload_mb=args.max_upload_mb,
                                concurrency=args.concurrency)
     if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
         log.warning("serving on %s without --auth: anyone who can reach this address can use the app", args.host)

@@ -32,7 +32,8 @@ def run(args):
 
     from medmllm.errors import InputError
     from medmllm.evaluation.labeler import label_report
-    from medmllm.evaluation.report_io import detect_lang, jsonl, read_report_rows
+    from medmllm.data.text import detect_language
+    from medmllm.evaluation.report_io import jsonl, read_report_rows
     from medmllm.files import atomic_write_text
     from medmllm.findings import FINDING_KEYS
 
@@ -48,7 +49,7 @@ def run(args):
 
         progress = track(items, description="labelling", transient=True)
     for rid, text in progress or items:
-        lang = args.lang if args.lang != "auto" else (rows.langs.get(rid) or detect_lang(text))
+        lang = args.lang if args.lang != "auto" else (rows.langs.get(rid) or detect_language(text))
         labels = label_report(text, lang)
         results.append({"id": rid, "lang": lang, **labels})
         for k, v in labels["findings"].items():

@@ -1,13 +1,16 @@
 """medmllm prepare: convert a dataset in its published format into a medmllm manifest."""
 
 NAME = "prepare"
-HELP = "convert a dataset (llava, scienceqa, seed-bench, mme, mllm-bench, video-mme, video instruction data, p2med-dir) into a manifest"
+HELP = "convert a dataset (public report datasets, general MLLM data, hospital folders) into a manifest"
 DESCRIPTION = """Convert a dataset in its published format into a JSONL manifest.
 
-Formats: llava (LLaVA-Instruct, ShareGPT4V, ShareGPT-4o, ALLaVA, LVIS-Instruct4V), scienceqa,
-seed-bench, mme (both folder layouts), mllm-bench, video-mme, the video instruction sets
-(sharegpt4video, videoinstruct / vcg-plus, sharegemini, sharegpt4o-video; video folder: --videos),
-p2med-dir (hospital case folders).
+Formats: iu-xray (OpenI XML + PNG), r2gen (R2Gen annotation.json, IU X-ray or MIMIC-CXR),
+mimic-cxr (MIMIC-CXR-JPG / DICOM + reports + CSVs), chexpert-plus, ct-rate, hf-datasets
+(save_to_disk folder or parquet), llava (LLaVA-Instruct, ShareGPT4V, ShareGPT-4o, ALLaVA,
+LVIS-Instruct4V), scienceqa, seed-bench, mme (both folder layouts), mllm-bench, video-mme, the video
+instruction sets (sharegpt4video, videoinstruct, vcg-plus, sharegemini, sharegpt4o-video; video
+folder: --videos; docs/video.md), p2med-dir (hospital case folders). docs/datasets.md has one
+command per public dataset.
 Prints `converted N, skipped M` and one line per reason a sample was skipped. Image paths in the
 manifest are relative to the image root (--images, or the dataset's own folder); when that is not
 the manifest's folder it is written to the sidecar `<manifest>.meta.json`.
@@ -23,8 +26,9 @@ ORDER = 30
 
 # CLI dest -> (converter keyword, default); only keywords a converter accepts are passed to it.
 OPTIONS = {"images": None, "split": None, "check_images": True, "include_video": False, "keep_text": False,
-           "ct_series": None, "ct_prefer": "most-slices", "xray_view": None, "task": None, "videos": None,
-           "subtitles": None}
+           "ct_series": None, "ct_prefer": "most-slices", "xray_view": None, "task": None, "reports": None,
+           "target": "findings", "context": True, "reconstructions": "all", "columns": None,
+           "videos": None, "subtitles": None}
 
 
 def add_arguments(parser):
@@ -33,7 +37,7 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, metavar="MANIFEST", help="the JSONL manifest to write")
     parser.add_argument("--images", metavar="DIR", help="image root the dataset's image paths are relative to")
     parser.add_argument("--split", help="split to write (or, for datasets with splits, the split to keep); "
-                        "p2med-dir: 'auto' = 80/10/10 by patient")
+                        "p2med-dir, iu-xray: 'auto' = by a hash of the patient (the default)")
     parser.add_argument("--no-check-images", dest="check_images", action="store_false",
                         help="keep samples whose image file does not exist (default: skip and count them)")
     parser.add_argument("--task", help="llava: task written into every record (default caption/vqa by content)")
@@ -48,7 +52,20 @@ def add_arguments(parser):
     parser.add_argument("--ct-prefer", choices=("most-slices", "thinnest"), default="most-slices",
                         help="p2med-dir: CT rule after 'axial' (default most-slices, then thinnest)")
     parser.add_argument("--xray-view", metavar="ORDER",
-                        help="p2med-dir: X-ray view order, e.g. AP,PA,LATERAL, or 'all' (default PA,AP,LATERAL)")
+                        help="p2med-dir, mimic-cxr, chexpert-plus: X-ray view order, e.g. AP,PA,LATERAL, or 'all' "
+                        "(default PA,AP,LATERAL)")
+    parser.add_argument("--target", choices=("findings", "findings-impression"), default="findings",
+                        help="iu-xray, mimic-cxr, chexpert-plus, ct-rate: what the model writes (default: the "
+                        "findings section; see docs/datasets.md for which papers use which)")
+    parser.add_argument("--no-context", dest="context", action="store_false",
+                        help="iu-xray, mimic-cxr, chexpert-plus, ct-rate: leave the indication out of the prompt")
+    parser.add_argument("--reports", metavar="DIR",
+                        help="mimic-cxr: the reports folder holding files/pXX/... (default SRC/mimic-cxr-reports)")
+    parser.add_argument("--reconstructions", choices=("all", "first"), default="all",
+                        help="ct-rate: one record per volume (all, default) or per scan (first)")
+    parser.add_argument("--columns", metavar="KEY=COL,...",
+                        help="hf-datasets: column names, keys image, report, findings, impression, prompt, context, "
+                        "id, patient, split (default image=image,report=report)")
     parser.add_argument("--optimize", metavar="DIR", help="also write preprocessed litdata chunks to DIR")
     parser.add_argument("--config", metavar="YAML",
                         help="with --optimize: config whose model/data sections give transforms and tokenizer")
@@ -67,7 +84,7 @@ def converter_kwargs(fn, args) -> dict:
         if dest in params:
             kwargs[dest] = value
         elif value != default:
-            flag = "--no-check-images" if dest == "check_images" else "--" + dest.replace("_", "-")
+            flag = {"check_images": "--no-check-images", "context": "--no-context"}.get(dest, "--" + dest.replace("_", "-"))
             raise InputError(None, f"{flag} does not apply to format '{args.format}'")
     return kwargs
 

@@ -7,12 +7,16 @@ DESCRIPTION = """Write synthetic pediatric pneumonia cases shaped like P2Med-MD:
 inpatient records, radiology reports in English and/or Chinese, structured labels, and task
 conversations (reports, closed questions, diagnosis, summary) in OUT/manifest.jsonl.
 
+--layout hospital writes the cases as a hospital export instead (case_NNNNNN/xray/, ct/, report.txt,
+record.json: the folder layout `medmllm prepare p2med-dir` reads), to try that path without real data.
+
 With --cine the cases are angiography-like runs instead (multi-frame DICOM XA for the video slot):
 a contrast bolus travels along a vessel, antegrade (normal) or retrograde (the finding), which only
 the order of the frames shows; test cases also come as a shuffled-frames copy (a control).
 
 examples:
   medmllm synth --out synth-data --cases 200 --seed 0
+  medmllm synth --out my-export --cases 20 --lang en --layout hospital
   medmllm synth --out synth-data --cases 1000 --lang en --xray-size 128 --ct-shape 32,64,64
   medmllm synth --preview cases.png --cases 8          # just look at some cases
   medmllm synth --cine --out cine-data --cases 400      # angiography runs with a finding seen only in motion
@@ -44,6 +48,9 @@ def add_arguments(parser):
                         help="comma-separated task groups to write (report, vqa, diagnosis, summary)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: up to 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier synth output in --out")
+    parser.add_argument("--layout", choices=["manifest", "hospital"], default="manifest",
+                        help="manifest: cases/ + manifest.jsonl (default); hospital: one folder per case as "
+                             "`prepare p2med-dir` reads (one language: --lang en or zh)")
     parser.add_argument("--preview", metavar="PNG", help="also draw the first cases as a PNG grid")
     parser.add_argument("--preview-cases", type=int, default=8, help="cases in the preview (default 8)")
     parser.add_argument("--cine", action="store_true",
@@ -75,7 +82,16 @@ def run(args):
                           tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()))
     except ConfigError as e:
         raise InputError(None, str(e)) from None
-    if args.out:
+    if args.out and args.layout == "hospital":
+        from medmllm.data.synthetic.hospital import write_hospital_export
+
+        if args.lang == "both":
+            raise InputError(None, "--layout hospital writes one language: give --lang en or --lang zh")
+        summary = write_hospital_export(args.out, args.cases, args.seed, cfg, lang=args.lang, overwrite=args.overwrite)
+        if not args.quiet:
+            print(f"wrote {summary['cases']} cases as a hospital export: {args.out} "
+                  f"(convert with: medmllm prepare p2med-dir {args.out} --out cases.jsonl)")
+    elif args.out:
         workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
         summary = generate(args.out, args.cases, args.seed, cfg, workers=max(1, workers), overwrite=args.overwrite,
                            progress=not args.quiet)
@@ -99,6 +115,8 @@ def _cine(args) -> int:
 
     if args.preview or not args.out:
         raise InputError(None, "--cine writes cases to --out DIR (no --preview; `medmllm inspect RUN --preview` shows one)")
+    if args.layout != "manifest":
+        raise InputError(None, "--cine writes a manifest; --layout hospital does not apply")
     summary = generate_cine(args.out, args.cases, args.seed, frames=args.cine_frames, size=args.cine_size,
                             overwrite=args.overwrite)
     if not args.quiet:

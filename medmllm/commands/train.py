@@ -67,6 +67,7 @@ def print_config(cfg):
 def run(args):
     from medmllm.config import load_config, parse_overrides
     from medmllm.errors import InputError
+    from medmllm.models.estimate import check_config_fits
     from medmllm.training.train import train
 
     quiet_lightning(args.quiet)
@@ -84,6 +85,7 @@ def run(args):
         if not args.config:
             raise InputError(None, "train: give --config YAML (or --resume RUN_DIR)")
         cfg = load_config(args.config, overrides)
+        check_config_fits(cfg, purpose="train")
         result = train(cfg, config_path=args.config, quiet=args.quiet)
     print(f"run: {result.run_dir}")
     for name, path in result.exports.items():

@@ -27,10 +27,12 @@ def add_arguments(parser):
 def run(args):
     from medmllm.commands.train import quiet_lightning
     from medmllm.config import load_config
+    from medmllm.models.estimate import check_config_fits
     from medmllm.training.validate import validate_config
 
     quiet_lightning(True)
     cfg = load_config(args.config, args.overrides)
+    check_config_fits(cfg, purpose="be built")
     report = validate_config(cfg, build_data=not args.no_data)
     for line in report.lines:
         print(line)

@@ -110,10 +110,14 @@ class TensorCache:
         return self.file_hash(p)
 
     def key(self, source: Any, config_hash: str) -> tuple[str, str]:
-        """``(entry key, content hash)`` of a path or ``{"path", "series"}`` under ``config_hash``."""
+        """``(entry key, content hash)`` of a path or ``{"path", "series", "spacing", "rescale"}`` under
+        ``config_hash`` (the load overrides are part of the key: they change the tensor)."""
         path, series = (source.get("path"), source.get("series")) if isinstance(source, dict) else (source, None)
         content = self.content_hash(path)
         blob = f"{CACHE_VERSION}|{content}|{series or ''}|{config_hash}"
+        loads = source_key(source)[2:]
+        if any(v is not None for v in loads):
+            blob += "|" + json.dumps(loads)
         return hashlib.sha256(blob.encode()).hexdigest(), content
 
     # ---- entries --------------------------------------------------------------------------------
@@ -160,6 +164,16 @@ class TensorCache:
         x = compute(source)
         self.put(key, content, config_hash, x)
         return x
+
+
+def source_key(source: Any) -> tuple:
+    """A hashable identity of what is loaded: ``(path, series, spacing, rescale)`` (None where absent)."""
+    if not isinstance(source, dict):
+        return (str(source), None, None, None)
+    rescale = source.get("rescale")
+    spacing = source.get("spacing")
+    return (str(source.get("path")), source.get("series"), None if spacing is None else tuple(spacing),
+            None if rescale is None else (rescale["slope"], rescale["intercept"]))
 
 
 def stat_stamp(path: str | os.PathLike) -> tuple[int, int, int]:

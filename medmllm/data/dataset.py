@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from medmllm.data.cache import MemoryCache, TensorCache, stat_stamp
-from medmllm.data.schema import SPLITS, image_root, read_manifest, resolve_image_path
+from medmllm.data.cache import MemoryCache, TensorCache, source_key, stat_stamp
+from medmllm.data.schema import SPLITS, image_root, image_source, read_manifest, resolve_image_path
 from medmllm.data.transforms import ImagePipeline
 from medmllm.errors import ConfigError, InputError
 
@@ -111,12 +111,12 @@ class ManifestDataset(Dataset):
         if path is None:
             path = resolve_image_path(self.root, entry["path"], where=f"{self.name}: {sample_id}")
             self._paths[entry["path"]] = path
-        source = {"path": str(path), "series": entry.get("series")}
+        source = image_source(entry, path)
         try:
             stamp = stat_stamp(path)
         except OSError:
             raise InputError(path, f"image of sample '{sample_id}' not found") from None
-        key = (source["path"], source["series"], pipe.config_hash)
+        key = (source_key(source), pipe.config_hash)
         x = self.memory.get(key, stamp) if self.memory is not None else None
         if x is None:
             if self.cache is not None:

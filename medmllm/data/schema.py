@@ -4,12 +4,15 @@
 line and field; ``validate_record`` returns the list of problems of one record; ``write_manifest``
 writes atomically (a temporary file renamed into place), so a crash never leaves half a manifest.
 Image paths are relative to the image root: the manifest's folder, or ``image_root`` in the
-sidecar ``<manifest>.meta.json``; a path that leaves its root is rejected.
+sidecar ``<manifest>.meta.json``; a path that leaves its root is rejected. An image entry may carry
+load fields (``series``, ``spacing``, ``rescale``: :func:`override_problems`), which
+:func:`image_source` hands to the image pipeline.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +29,9 @@ MODALITIES = ("xray", "ct", "video")
 ROLES = ("system", "user", "assistant")
 PLACEHOLDERS = {"xray": "<xray>", "ct": "<ct>", "video": "<video>"}
 REQUIRED = ("id", "split", "task", "messages")
+# Image entry fields that change how the file is read (medmllm.io.load_image keywords; see below).
+LOAD_FIELDS = ("series", "spacing", "rescale")
+TOO_DEEP = "JSON nested too deeply to be a manifest record"
 KNOWN_FIELDS = ("schema_version", "id", "patient_id", "split", "task", "images", "patient", "records",
                 "report", "labels", "messages", "choices", "answer", "meta")
 
@@ -76,8 +82,47 @@ def resolve_image_path(root: str | os.PathLike, rel: str, where: str = "") -> Pa
     return Path(root) / rel
 
 
-def validate_record(rec: Any) -> list[str]:
-    """Problems of one record as ``'field: problem'`` strings (empty when valid)."""
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def override_problems(entry: dict[str, Any]) -> list[str]:
+    """Problems of an image entry's load overrides, as ``'field: problem'``.
+
+    ``spacing``: voxel size in array axis order, ``[d, h, w]`` mm for ``ct`` (``[row, col]`` for
+    ``xray``), replacing the header's. ``rescale``: ``{"slope", "intercept"}`` replacing a NIfTI /
+    NRRD volume's stored scaling (value = stored x slope + intercept). Both exist for releases
+    whose headers are wrong (CT-RATE); :func:`medmllm.io.load_image` applies them.
+    """
+    errs = []
+    sp = entry.get("spacing")
+    if sp is not None:
+        n = 3 if entry.get("modality") == "ct" else 2
+        if not isinstance(sp, list) or len(sp) != n or not all(_number(v) and v > 0 for v in sp):
+            errs.append(f"spacing: expected {n} positive numbers (mm) for a {entry.get('modality')} image, got {sp!r}")
+    rs = entry.get("rescale")
+    if rs is not None:
+        if not isinstance(rs, dict) or set(rs) != {"slope", "intercept"} or not all(_number(v) for v in rs.values()) \
+                or rs["slope"] == 0:
+            errs.append(f"rescale: expected {{'slope': non-zero number, 'intercept': number}}, got {rs!r}")
+        elif entry.get("modality") != "ct":
+            errs.append("rescale: only for ct volumes (NIfTI / NRRD)")
+    return errs
+
+
+def image_source(entry: dict[str, Any], path: str | os.PathLike) -> str | dict[str, Any]:
+    """What the image pipeline loads for an image entry: the path, or ``{"path", "series", "spacing",
+    "rescale"}`` when the entry has any of those (the keywords of :func:`medmllm.io.load_image`)."""
+    extra = {k: entry[k] for k in LOAD_FIELDS if entry.get(k) is not None}
+    return {"path": os.fspath(path), **extra} if extra else os.fspath(path)
+
+
+def validate_record(rec: Any, needs_target: bool = True) -> list[str]:
+    """Problems of one record as ``'field: problem'`` strings (empty when valid).
+
+    ``needs_target``: a report/diagnosis/summary record must have an assistant turn (or an ``answer``)
+    to learn from (training data); inference takes prompt-only records (``False``).
+    """
     if not isinstance(rec, dict):
         return [f"record: expected a JSON object, got {type(rec).__name__}"]
     errs: list[str] = []
@@ -110,6 +155,7 @@ def validate_record(rec: Any) -> list[str]:
             counts[im["modality"]] += 1
         if not isinstance(im.get("path"), str) or not im.get("path"):
             errs.append(f"images[{i}].path: missing")
+        errs.extend(f"images[{i}].{e}" for e in override_problems(im))
     msgs = rec.get("messages")
     if isinstance(msgs, list):
         seen = {m: 0 for m in MODALITIES}
@@ -119,11 +165,10 @@ def validate_record(rec: Any) -> list[str]:
                 continue
             for mod, ph in PLACEHOLDERS.items():
                 seen[mod] += m["content"].count(ph)
-        if msgs and not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs) \
-                and rec.get("task") not in ("mcq", "vqa", "open") and rec.get("answer") is None:
+        if needs_target and msgs and not has_target(rec):
             errs.append("messages: no assistant turn to learn from (and no 'answer')")
-        for mod in MODALITIES:
-            if seen[mod] != counts[mod]:
+        for mod in MODALITIES:  # inference words an empty conversation itself, one placeholder per image
+            if seen[mod] != counts[mod] and (msgs or needs_target):
                 errs.append(f"messages: {seen[mod]} {PLACEHOLDERS[mod]} placeholder(s) but {counts[mod]} {mod} image(s)")
     elif msgs is not None:
         errs.append("messages: expected a list")
@@ -138,6 +183,13 @@ def validate_record(rec: Any) -> list[str]:
     if rec.get("choices") is not None and not isinstance(rec["choices"], list):
         errs.append("choices: expected a list or null")
     return errs
+
+
+def has_target(rec: dict[str, Any]) -> bool:
+    """True when a record has something to learn from: an assistant turn, an ``answer``, or a question task."""
+    msgs = rec.get("messages") if isinstance(rec.get("messages"), list) else []
+    return (any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs)
+            or rec.get("task") in ("mcq", "vqa", "open") or rec.get("answer") is not None)
 
 
 def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
@@ -155,14 +207,19 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
                 raise InputError(p, f"line {n}: not UTF-8 text") from None
             except json.JSONDecodeError as e:
                 raise InputError(p, f"line {n}: invalid JSON ({e.msg} at column {e.colno})") from None
+            except RecursionError:
+                raise InputError(p, f"line {n}: {TOO_DEEP}") from None
 
 
-def read_manifest(path: str | os.PathLike, validate: bool = True) -> list[dict[str, Any]]:
-    """All records of a manifest; with ``validate`` the first invalid record raises (line + field)."""
+def read_manifest(path: str | os.PathLike, validate: bool = True, needs_target: bool = True) -> list[dict[str, Any]]:
+    """All records of a manifest; with ``validate`` the first invalid record raises (line + field).
+
+    ``needs_target``: see :func:`validate_record` (False for inference manifests).
+    """
     out = []
     for n, rec in iter_lines(path):
         if validate:
-            errs = validate_record(rec)
+            errs = validate_record(rec, needs_target)
             if errs:
                 raise InputError(path, f"line {n}: {errs[0]}")
         out.append(rec)
@@ -191,9 +248,11 @@ class ManifestCheck:
         records: number of records read (valid or not).
         problems: ``'line N: field: problem'`` strings; empty when the manifest is valid.
         splits, tasks, modalities: counts over the records.
+        prompt_only: records without a target (fine for inference; training needs one).
     """
 
     records: int = 0
+    prompt_only: int = 0
     problems: list[str] = field(default_factory=list)
     splits: Counter = field(default_factory=Counter)
     tasks: Counter = field(default_factory=Counter)
@@ -204,12 +263,13 @@ class ManifestCheck:
         return not self.problems
 
 
-def check_manifest(path: str | os.PathLike, *, check_files: bool = True) -> ManifestCheck:
+def check_manifest(path: str | os.PathLike, *, check_files: bool = True, needs_target: bool = True) -> ManifestCheck:
     """Check every record of a manifest, its image paths, duplicate ids and patients across splits.
 
     Args:
         path: the JSONL manifest.
         check_files: also report image paths whose file or folder does not exist.
+        needs_target: see :func:`validate_record`.
 
     Returns:
         A :class:`ManifestCheck` listing every problem with its line number and field.
@@ -234,7 +294,10 @@ def check_manifest(path: str | os.PathLike, *, check_files: bool = True) -> Mani
             except json.JSONDecodeError as e:
                 out.problems.append(f"line {n}: record: invalid JSON ({e.msg} at column {e.colno})")
                 continue
-            out.problems.extend(f"line {n}: {e}" for e in validate_record(rec))
+            except RecursionError:
+                out.problems.append(f"line {n}: record: {TOO_DEEP}")
+                continue
+            out.problems.extend(f"line {n}: {e}" for e in validate_record(rec, needs_target))
             if not isinstance(rec, dict):
                 continue
             rid = rec.get("id")
@@ -243,6 +306,7 @@ def check_manifest(path: str | os.PathLike, *, check_files: bool = True) -> Mani
                     out.problems.append(f"line {n}: id: '{rid}' already used on line {first_line[rid]}")
                 else:
                     first_line[rid] = n
+            out.prompt_only += not has_target(rec)
             out.splits[str(rec.get("split"))] += 1
             out.tasks[str(rec.get("task"))] += 1
             images = rec.get("images") if isinstance(rec.get("images"), list) else []
@@ -260,6 +324,8 @@ def check_manifest(path: str | os.PathLike, *, check_files: bool = True) -> Mani
             pid = rec.get("patient_id")
             if isinstance(pid, str) and pid and rec.get("split") in SPLITS:
                 patient_splits.setdefault(pid, {}).setdefault(rec["split"], n)
+    if out.records == 0:
+        out.problems.append("no records: the manifest is empty")
     for pid, where in patient_splits.items():
         if len(where) > 1:
             lines = ", ".join(f"{s} (line {ln})" for s, ln in sorted(where.items(), key=lambda kv: kv[1]))

@@ -82,7 +82,8 @@ class LoadVideod(MapTransform):
 
 
 class LoadMedicalImaged(MapTransform):
-    """Load ``data[key]`` (a path, or ``{"path", "series"}``) with ``medmllm.io.load_image``.
+    """Load ``data[key]`` (a path, or ``{"path", "series", "spacing", "rescale"}``: an image entry's
+    load fields, see :func:`medmllm.data.schema.image_source`) with ``medmllm.io.load_image``.
 
     Produces a channel-first float32 :class:`MetaTensor`: ``(1, H, W)`` for X-rays, ``(3, H, W)``
     for colour images, ``(1, D, H, W)`` in HU for CT, with an affine that scales voxels by the
@@ -103,8 +104,9 @@ class LoadMedicalImaged(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             item = d[key]
-            path, series = (item.get("path"), item.get("series")) if isinstance(item, dict) else (item, None)
-            img = _load_image(path, series=series)  # kind from the content: an X-ray is never read as CT
+            path, extra = (item["path"], {k: v for k, v in item.items() if k != "path" and v is not None}) \
+                if isinstance(item, dict) else (item, {})
+            img = _load_image(path, **extra)  # kind from the content: an X-ray is never read as CT
             arr = np.asarray(img.array, dtype=np.float32)
             if self.modality == "ct":
                 if img.kind != "ct" or arr.ndim != 3:
@@ -222,7 +224,7 @@ class ImagePipeline:
             if train and aug.enabled and aug.prob > 0 else None
 
     def preprocess(self, source: Any) -> torch.Tensor:
-        """Deterministic output for a path (or ``{"path", "series"}``): a plain float32 tensor."""
+        """Deterministic output for a path (or ``{"path", "series", ...}``): a plain float32 tensor."""
         try:
             out = self.preprocess_transform({KEY: source})[KEY]
         except RuntimeError as e:

@@ -2,8 +2,8 @@
 
 :func:`evaluate` checks everything cheap first (benchmark name, options, manifest, export folder,
 that the manifest holds the benchmark's records, that ``out_dir`` belongs to the same run), then
-loads the export through :mod:`medmllm.inference` (:class:`~medmllm.evaluation.predictor.CheckpointPredictor`)
-and hands it to :func:`medmllm.evaluation.benchmarks.runner.run_benchmark`, which appends
+checks the export and the records' image paths (:mod:`medmllm.inference`), then loads the
+export (:class:`medmllm.inference.Predictor`) and hands it to :func:`medmllm.evaluation.benchmarks.runner.run_benchmark`, which appends
 ``predictions.jsonl`` batch by batch (a rerun resumes where it stopped), runs the benchmark's
 controls and writes ``results.json``, ``results.md``, ``results.samples.jsonl`` and the plots.
 
@@ -19,8 +19,6 @@ scoring needs another model's answers (``--references``) and whether it evaluate
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from collections import Counter
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from medmllm.errors import InputError
+from medmllm.inference.predictions import check_run, export_identity, locked_folder, read_done
 
 log = logging.getLogger(__name__)
 
@@ -40,54 +39,15 @@ def describe_records(records: Sequence[dict[str, Any]]) -> str:
     return ", ".join(f"{k} {v}" for k, v in c.most_common(6)) or "nothing"
 
 
-def export_identity(checkpoint: str | os.PathLike) -> dict[str, Any]:
-    """A fingerprint of an export (its ``medmllm.yaml`` and the names and sizes of its files) and its provenance.
-
-    ``medmllm.yaml`` carries the config, the training metrics and provenance, so a retrained export
-    in the same folder gets another fingerprint; the weights themselves are not read (too slow for
-    large LLMs).
-
-    Raises:
-        InputError: the folder is missing or is not a medmllm export.
-    """
-    from medmllm.models.checkpoint import read_export
-
-    root, doc = read_export(checkpoint)
-    h = hashlib.sha256((root / "medmllm.yaml").read_bytes())
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name not in ("README.md", "medmllm.yaml"):
-            h.update(f"{p.relative_to(root).as_posix()}:{p.stat().st_size};".encode())
-    return {"hash": h.hexdigest()[:16], "provenance": doc.get("provenance")}
-
-
 def check_run_identity(out_dir: Path, identity: dict[str, Any]) -> None:
     """Refuse to resume into ``out_dir`` when its predictions came from another run; else record this run."""
-    from medmllm.files import atomic_write_text
-
-    run_file = out_dir / RUN_FILE
-    if run_file.is_file():
-        try:
-            old = json.loads(run_file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise InputError(run_file, "unreadable; delete the output folder to start again") from None
-        for key in identity:
-            if old.get(key) != identity[key]:
-                raise InputError(out_dir, f"holds predictions of another run ({key} was {old.get(key)!r}, now "
-                                          f"{identity[key]!r}); use another --out or delete the folder")
-        return
-    atomic_write_text(run_file, json.dumps(identity, indent=2, ensure_ascii=False) + "\n")
+    check_run(Path(out_dir) / RUN_FILE, identity, what=out_dir)
 
 
 def default_model_name(checkpoint: str | os.PathLike) -> str:
     """The model's name in results: the export folder's name (``quickstart/export`` for ``runs/quickstart/export``)."""
     p = Path(os.path.abspath(checkpoint))
     return f"{p.parent.name}/{p.name}" if p.name == "export" and p.parent.name else p.name
-
-
-def _done_count(path: Path, wanted: set[str]) -> int:
-    from medmllm.evaluation.benchmarks.runner import load_done
-
-    return len(load_done(path)[0] & wanted) if path.is_file() else 0
 
 
 def evaluate(checkpoint: str | os.PathLike, benchmark: str, data: str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -128,13 +88,15 @@ def evaluate(checkpoint: str | os.PathLike, benchmark: str, data: str | os.PathL
     """
     from medmllm.data.schema import image_root
     from medmllm.evaluation.benchmarks.lookup import build_benchmark
-    from medmllm.evaluation.benchmarks.runner import run_benchmark, run_predictions
-    from medmllm.evaluation.predictor import CheckpointPredictor
+    from medmllm.inference import Predictor
+    from medmllm.inference.export import check_export
+    from medmllm.inference.settings import check_generation
 
     if batch_size < 1:
         raise InputError(None, f"batch size must be at least 1, got {batch_size}")
     if limit is not None and limit < 1:
         raise InputError(None, f"limit must be at least 1, got {limit}")
+    generation = check_generation(generation)
     bench, hook_options = build_benchmark(benchmark, options)
     out = Path(out_dir)
     if bench.evaluates_checkpoint:
@@ -145,22 +107,47 @@ def evaluate(checkpoint: str | os.PathLike, benchmark: str, data: str | os.PathL
     records, chosen = _records(bench, data, limit, split, references is not None)
     gen = {"max_new_tokens": bench.max_new_tokens, **(generation or {})}
     ident = export_identity(checkpoint)
+    check_export(checkpoint, device=device, dtype=dtype)
     identity = {"benchmark": benchmark, "export": ident["hash"], "generation": gen, "seed": seed}
     if bench.methods:  # the method changes the predictions themselves
         bench.method = identity["method"] = bench.method or bench.methods[0]
-    out.mkdir(parents=True, exist_ok=True)
-    check_run_identity(out, identity)
-    pred_path = out / "predictions.jsonl"
-    counts = {"resumed": _done_count(pred_path, {r["id"] for r in chosen})}
-    counts["predicted"] = len(chosen) - counts["resumed"]
     root = image_root(data)
-    predictor = CheckpointPredictor.load(checkpoint, image_root=root, device=device, dtype=dtype, **gen)
-    name = model_name or default_model_name(checkpoint)
+    _check_images(chosen, root, data)
+    with locked_folder(out):
+        check_run_identity(out, identity)
+        pred_path = out / "predictions.jsonl"
+        done = read_done(pred_path) if pred_path.is_file() else set()
+        counts = {"resumed": len(done & {r["id"] for r in chosen})}
+        counts["predicted"] = len(chosen) - counts["resumed"]
+        predictor = Predictor.load(checkpoint, image_root=root, device=device, dtype=dtype, **gen)
+        return _run(bench, benchmark, records, chosen, predictor, out, pred_path, counts, data=data, root=root,
+                    name=model_name or default_model_name(checkpoint), references=references, batch_size=batch_size,
+                    limit=limit, split=split, seed=seed, controls=controls, progress=progress,
+                    config={"export": ident, "generation": gen, "options": dict(options or {})})
+
+
+def _check_images(chosen: Sequence[dict[str, Any]], root: Path, data: str | os.PathLike) -> None:
+    """Refuse records whose image paths cannot be read, before the model loads (a score needs them all)."""
+    from medmllm.inference.inputs import image_problems
+
+    problems = image_problems(chosen, root)
+    if problems:
+        rid, problem = next(iter(problems.items()))
+        raise InputError(data, f"{len(problems)} record(s) with images that cannot be read (record {rid}: "
+                               f"{problem})")
+
+
+def _run(bench: Any, benchmark: str, records: list[dict[str, Any]], chosen: list[dict[str, Any]], predictor: Any,
+         out: Path, pred_path: Path, counts: dict[str, int], *, data: str | os.PathLike, root: Path, name: str,
+         references: str | os.PathLike | None, batch_size: int, limit: int | None, split: str | None, seed: int,
+         controls: Sequence[str] | None, progress: bool, config: dict[str, Any]) -> dict[str, Any]:
+    """Predict and score (the export and the inputs are checked, ``out`` is locked)."""
+    from medmllm.evaluation.benchmarks.runner import run_benchmark, run_predictions
+
     bench.bind(out / "results.json", root)
     if not bench.needs_references:
         results = run_benchmark(bench, records, predictor, out, model=name, data=str(data), batch_size=batch_size,
-                                limit=limit, split=split, seed=seed, controls=controls,
-                                config={"export": ident, "generation": gen, "options": dict(options or {})},
+                                limit=limit, split=split, seed=seed, controls=controls, config=config,
                                 progress=progress)
         return {**results, **counts}
     run_predictions(bench, chosen, predictor, pred_path, batch_size=batch_size, progress=progress)
@@ -199,12 +186,18 @@ def _records(bench: Any, data: str | os.PathLike, limit: int | None, split: str 
     from medmllm.data.schema import read_manifest
     from medmllm.evaluation.benchmarks.runner import select_records
 
-    records = read_manifest(data)
+    records = read_manifest(data, needs_target=False)
     chosen, _ = select_records(bench, records, limit, split)
     if not chosen:
+        from medmllm.data.schema import has_target
+        from medmllm.data.text import report_text
+
         where = f" of split '{split}'" if split else ""
+        bare = sum(1 for r in records if not has_target(r) and report_text(r) is None)
+        hint = (f"; {bare} record(s) have no reference to score against: `medmllm generate --data` writes their "
+                "reports") if bare else ""
         raise InputError(data, f"no {bench.name} records{where} in this manifest (it holds: "
-                               f"{describe_records(records)})")
+                               f"{describe_records(records)}){hint}")
     problem = bench.preflight(chosen, references)
     if problem:
         raise InputError(None, problem)

@@ -9,7 +9,7 @@ Where a row's text comes from, in order:
   (Chinese ``"所见：… 印象：…"``).
 
 Manifest rows whose ``task`` is not ``report``, whose ``split`` is not the one asked for, or whose
-declared language (``report.language`` or ``lang``) is not the one asked for are skipped and
+declared language (``meta.lang``, ``report.language`` or ``lang``) is not the one asked for are skipped and
 their ids remembered. Every problem is an :class:`~medmllm.errors.InputError` naming the file,
 the line and the id; duplicate ids are listed together.
 """
@@ -19,19 +19,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from medmllm.data.text import declared_language, report_text
 from medmllm.errors import InputError
+from medmllm.inference.inputs import list_ids  # noqa: F401 (score lists ids with it too)
 
 log = logging.getLogger(__name__)
 
 # pycocoevalcap's ROUGE-L is a pure-Python longest-common-subsequence (quadratic in length)
 MAX_REPORT_CHARS = 50_000
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-_HEADERS = {"en": ("Findings:", "Impression:"), "zh": ("所见：", "印象：")}
 
 
 @dataclass
@@ -45,52 +44,24 @@ class ReportRows:
     skipped: set[str] = field(default_factory=set)
 
 
-def list_ids(ids: Iterable[str], limit: int = 10) -> str:
-    """``'a, b, c'`` or ``'a, b, ... (and 7 more)'``."""
-    ids = list(ids)
-    shown = ", ".join(ids[:limit])
-    return shown + (f" (and {len(ids) - limit} more)" if len(ids) > limit else "")
-
-
-def detect_lang(text: str) -> str:
-    """``'zh'`` when the text contains CJK characters, else ``'en'``."""
-    return "zh" if _CJK.search(text) else "en"
-
-
-def _joined(value: dict, where: str, path: Path) -> str:
-    parts = {k: value.get(k) for k in ("findings", "impression")}
-    for k, v in parts.items():
-        if v is not None and not isinstance(v, str):
-            raise InputError(path, f"{where}: report.{k} must be a string, got {type(v).__name__}")
-    lang = value.get("language") if value.get("language") in _HEADERS else None
-    heads = _HEADERS[lang or detect_lang(" ".join(v for v in parts.values() if v))]
-    return " ".join(f"{h} {parts[k]}" for h, k in zip(heads, ("findings", "impression")) if parts[k])
-
-
 def _row_text(row: dict, where: str, path: Path) -> str:
     if isinstance(row.get("report"), str):
         return row["report"]
     if isinstance(row.get("prediction"), str):
         return row["prediction"]
-    msgs = row.get("messages")
-    if isinstance(msgs, list):
-        said = [m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "assistant"]
-        if said and isinstance(said[-1], str):
-            return said[-1]
-    if isinstance(row.get("report"), dict):
-        return _joined(row["report"], where, path)
+    try:
+        text = report_text(row)
+    except TypeError as e:
+        raise InputError(path, f"{where}: {e}") from None
+    if text is not None:
+        return text
     if "report" in row or "prediction" in row:
         bad = row.get("report", row.get("prediction"))
-        raise InputError(path, f"{where}: 'report' must be a string or an object with findings/impression, "
-                               f"got {type(bad).__name__}")
+        if not isinstance(bad, dict):
+            raise InputError(path, f"{where}: 'report' must be a string or an object with findings/impression, "
+                                   f"got {type(bad).__name__}")
+        return ""
     raise InputError(path, f"{where}: no report text (expected 'report' or 'prediction')")
-
-
-def _row_lang(row: dict) -> str | None:
-    rep = row.get("report")
-    if isinstance(rep, dict) and rep.get("language") in _HEADERS:
-        return rep["language"]
-    return row.get("lang") if row.get("lang") in _HEADERS else None
 
 
 def read_report_rows(path: str | os.PathLike, *, allow_labels: bool = False, split: str | None = None,
@@ -131,7 +102,7 @@ def read_report_rows(path: str | os.PathLike, *, allow_labels: bool = False, spl
                 if isinstance(rid, bool) or not isinstance(rid, (str, int)) or str(rid) == "":
                     raise InputError(path, f"line {n}: missing or invalid 'id' (a non-empty string or integer)")
                 rid = str(rid)
-                row_lang = _row_lang(row)
+                row_lang = declared_language(row)
                 if (row.get("task") not in (None, "report") or (split and row.get("split") not in (None, split))
                         or (lang and row_lang not in (None, lang))):
                     out.skipped.add(rid)

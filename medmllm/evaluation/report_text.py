@@ -37,6 +37,8 @@ import sys
 import tempfile
 from typing import Mapping
 
+from medmllm.data.text import CJK
+
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("coco", "r2gen")
@@ -44,8 +46,7 @@ LANGS = ("en", "zh")
 
 _LINE_BREAKS = re.compile(r"[\r\n\v\f\u0085\u2028\u2029]")
 _NUMBERING = re.compile(r"(?:^|(?<=\s))\(?\d{1,2}[.)](?=\s)")
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
-_ZH_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+_ZH_TOKEN = re.compile(rf"[{CJK}]|[^\W_{CJK}]+")
 _NOT_WORD = re.compile(r"[^\w\s]|_")
 
 

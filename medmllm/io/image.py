@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Sequence
 
 from medmllm.io.detect import sniff
 from medmllm.io.errors import ImageLoadError
+from medmllm.io.overrides import RESCALE_FORMATS, apply_spacing, check_rescale, check_spacing
 from medmllm.io.types import (DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, KINDS, SOURCE_FORMATS, MedicalImage,
                               check_decoded_size, check_finite, human_bytes)
 
@@ -41,6 +42,8 @@ def load_image(
     kind: str | None = None,
     max_files: int = DEFAULT_MAX_FILES,
     workers: int = 1,
+    spacing: Sequence[float] | None = None,
+    rescale: Sequence[float] | Mapping[str, float] | None = None,
 ) -> MedicalImage:
     """Load a medical image from a file, a folder, a zip or a list of DICOM files.
 
@@ -60,6 +63,11 @@ def load_image(
             an error.
         max_files: most files a folder or zip may hold.
         workers: threads reading the files of a DICOM series (1 reads in this thread).
+        spacing: voxel size to use instead of the header's, in array axis order (``(d, h, w)`` mm
+            for CT, ``(row, col)`` for 2D); the affine keeps the header's directions
+            (:mod:`medmllm.io.overrides`).
+        rescale: ``(slope, intercept)`` or ``{"slope", "intercept"}`` replacing the stored
+            intensity scaling of a NIfTI / NRRD volume: value = stored x slope + intercept.
 
     Returns:
         The :class:`MedicalImage`.
@@ -69,11 +77,28 @@ def load_image(
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    label = source[0] if isinstance(source, (list, tuple)) and source else source
+    spacing = check_spacing(label, spacing)
+    img = _load(source, series=series, max_bytes=max_bytes, kind=kind, max_files=max_files, workers=workers,
+                rescale=check_rescale(label, rescale))
+    return img if spacing is None else apply_spacing(label, img, spacing)
+
+
+def _no_rescale(path: Path, fmt: str, rescale: tuple[float, float] | None) -> None:
+    if rescale is not None and fmt not in RESCALE_FORMATS:
+        raise ImageLoadError(path, f"a rescale override applies to {' / '.join(RESCALE_FORMATS)} volumes only, "
+                                   f"not {fmt} (DICOM files carry their own rescale)")
+
+
+def _load(source: str | os.PathLike | Sequence[str | os.PathLike], *, series: str | None, max_bytes: int,
+          kind: str | None, max_files: int, workers: int, rescale: tuple[float, float] | None) -> MedicalImage:
+    """:func:`load_image` once its arguments are checked."""
     if isinstance(source, (list, tuple)):
         from medmllm.io.series import load_series_files
 
         if not source:
             raise ImageLoadError("<list>", "empty list of files")
+        _no_rescale(Path(source[0]), "dicom-series", rescale)
         img = load_series_files([Path(s) for s in source], series=series, max_bytes=max_bytes,
                                 label=Path(source[0]).parent, workers=workers, kind=kind)
         return _check_kind(Path(source[0]), img, kind)
@@ -83,10 +108,12 @@ def load_image(
     if path.is_dir():
         from medmllm.io.series import load_series_folder
 
+        _no_rescale(path, "dicom-series", rescale)
         img = load_series_folder(path, series=series, max_bytes=max_bytes, max_files=max_files,
                                  workers=workers, kind=kind)
         return _check_kind(path, img, kind)
     fmt = sniff(path)
+    _no_rescale(path, fmt, rescale)
     if fmt == "zip":
         from medmllm.io.archive import extract_zip
         from medmllm.io.series import load_series_folder
@@ -103,11 +130,11 @@ def load_image(
     elif fmt == "nifti":
         from medmllm.io.nifti import read_nifti
 
-        img = read_nifti(path, max_bytes=max_bytes)
+        img = read_nifti(path, max_bytes=max_bytes, rescale=rescale)
     elif fmt == "nrrd":
         from medmllm.io.nrrd_volume import read_nrrd
 
-        img = read_nrrd(path, max_bytes=max_bytes)
+        img = read_nrrd(path, max_bytes=max_bytes, rescale=rescale)
     elif fmt == "video":
         from medmllm.io.frames import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
         from medmllm.io.video_file import read_video_file

@@ -83,12 +83,17 @@ def _image_file(path: Path, version: int) -> Path:
     return image
 
 
-def read_nifti(path: Path, *, max_bytes: int) -> MedicalImage:
-    """Load a NIfTI-1/2 file (plain or gzip, the content decides) or ``.hdr`` of a pair as ``ct`` in HU."""
+def read_nifti(path: Path, *, max_bytes: int, rescale: tuple[float, float] | None = None) -> MedicalImage:
+    """Load a NIfTI-1/2 file (plain or gzip, the content decides) or ``.hdr`` of a pair as ``ct`` in HU.
+
+    ``rescale = (slope, intercept)`` replaces the header's scl_slope / scl_inter (kept in
+    ``meta["header_rescale"]``).
+    """
     import nibabel as nib
 
     with open_stream(path, max_bytes, "NIfTI gzip data") as stream:
-        hdr, stored_shape, dtype, (slope, inter), affine_ras = read_header(path, stream)
+        hdr, stored_shape, dtype, header_rescale, affine_ras = read_header(path, stream)
+        slope, inter = header_rescale if rescale is None else rescale
         shape = volume_shape(path, stored_shape)
         check_decoded_size(path, shape, max_bytes)
         single = bytes(hdr["magic"])[:3] in (b"n+1", b"n+2")
@@ -115,4 +120,6 @@ def read_nifti(path: Path, *, max_bytes: int) -> MedicalImage:
         "data_type": str(dtype),
         "slices": int(volume.shape[0]),
     }
+    if rescale is not None:
+        meta["header_rescale"] = list(header_rescale)
     return MedicalImage(volume, spacing_from_affine(affine), affine, "ct", "nifti", meta)

@@ -103,8 +103,11 @@ def nrrd_affine(path: Path, header: dict, ndim: int) -> np.ndarray:
     return affine
 
 
-def read_nrrd(path: Path, *, max_bytes: int) -> MedicalImage:
-    """Load an NRRD volume (space directions and origin respected) as a ``ct`` volume."""
+def read_nrrd(path: Path, *, max_bytes: int, rescale: tuple[float, float] | None = None) -> MedicalImage:
+    """Load an NRRD volume (space directions and origin respected) as a ``ct`` volume.
+
+    ``rescale = (slope, intercept)``: values are stored x slope + intercept (NRRD has no scaling).
+    """
     header, header_size = read_nrrd_header(path, max_bytes)
     sizes = tuple(int(s) for s in header.get("sizes", ()))
     shape = volume_shape(path, sizes)
@@ -134,7 +137,9 @@ def read_nrrd(path: Path, *, max_bytes: int) -> MedicalImage:
             raw = gzip.GzipFile(fileobj=f) if encoding in ("gzip", "gz") else bz2.BZ2File(f)
             data = LimitedReader(raw, max_bytes, path, f"NRRD {encoding} data")  # type: ignore[arg-type]
             skip_to(data, byte_skip, path, "NRRD data")  # type: ignore[arg-type]
-        counts = read_fortran_into(data, view, dtype, path=path, what="NRRD data")  # type: ignore[arg-type]
+        slope, inter = rescale or (1.0, 0.0)
+        counts = read_fortran_into(data, view, dtype, path=path, what="NRRD data",  # type: ignore[arg-type]
+                                   slope=slope, inter=inter)
     if any(counts):
         raise nonfinite_error(path, *counts)
     meta = {"modality": None, "stored_shape": list(sizes), "space": header.get("space"),

@@ -23,10 +23,10 @@ from medmllm.io.types import MedicalImage
 
 log = logging.getLogger(__name__)
 
-# How to choose a series, right for every command: inspect has --series; manifests (generate,
+# How to choose a series, right for every command: inspect and generate have --series; manifests (generate,
 # evaluate, train, validate-data) give the series of an image in its "series" field.
 CHOOSE_SERIES = ('choose one by SeriesInstanceUID or SeriesNumber (inspect --series UID; in a manifest, the '
-                 'image\'s "series" field; load_image(series=...))')
+                 'image\'s "series" field; generate --ct ... --series UID; load_image(series=...))')
 
 
 def list_dicom_files(folder: Path, max_files: int) -> list[Path]:

@@ -328,3 +328,20 @@ def write_png(image01: np.ndarray, path: str | os.PathLike, bits: int = 8) -> Pa
     else:
         raise ValueError(f"image01 must be (H, W) or (H, W, 3), got shape {img.shape}")
     return atomic_write_with(Path(path), lambda t: pil.save(t, format="PNG"))
+
+
+def write_jpeg(image01: np.ndarray, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Write a grayscale ``(H, W)`` or RGB ``(H, W, 3)`` image in [0, 1] as 8-bit JPEG (as MIMIC-CXR-JPG).
+
+    Args:
+        image01: values in [0, 1] (clipped).
+        path: output file.
+        quality: JPEG quality (1-95).
+    """
+    from PIL import Image
+
+    img = np.clip(np.asarray(image01, dtype=np.float64), 0.0, 1.0)
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise ValueError(f"image01 must be (H, W) or (H, W, 3), got shape {img.shape}")
+    pil = Image.fromarray(np.rint(img * 255).astype(np.uint8), mode="L" if img.ndim == 2 else "RGB")
+    return atomic_write_with(Path(path), lambda t: pil.save(t, format="JPEG", quality=quality))

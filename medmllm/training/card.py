@@ -100,6 +100,7 @@ def best_score(trainer: Any) -> tuple[str, float] | None:
 
 def export_stage(ctx: Any, trainer: Any, module: Any, summary: Any) -> Path | None:
     """Write the stage's export (rank 0); returns its folder, or None when ``train.export`` is off."""
+    from medmllm.data.prompts import training_prompts
     from medmllm.provenance import provenance
 
     ctx.dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,7 @@ def export_stage(ctx: Any, trainer: Any, module: Any, summary: Any) -> Path | No
         "metrics": metrics,
         "trainable": None if summary is None else {"trainable": summary.trainable, "total": summary.total},
         "provenance": provenance(ctx.config, data_files=files, seed=ctx.train.seed),
+        "prompts": training_prompts(ctx.config.get("data")),
     }
     card = model_card(ctx, summary, metrics, int(trainer.global_step), files)
     with atomic_dir(ctx.export_dir, info={"stage": ctx.name, "steps": int(trainer.global_step)}) as tmp:

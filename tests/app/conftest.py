@@ -1,19 +1,16 @@
 """Fixtures of the report-app tests.
 
-The app lives in the source tree's ``apps/`` folder; it is made importable as ``apps`` here. The
+The app is the package ``medmllm.app`` (``apps/report_app.py`` is its launcher). The
 deterministic ``FakeBackend`` is used ONLY by tests of UI mechanics (uploads, errors, streaming,
 downloads); end-to-end tests use a real medmllm export.
 """
 
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 class FakeBackend:
@@ -75,29 +72,14 @@ def app_tools():
 
 
 @pytest.fixture(scope="session")
-def tiny_export(tmp_path_factory):
-    """A real medmllm export: the tiny model of configs/tiny.yaml, saved with ``save_pretrained``."""
-    import torch
-
-    from medmllm.config import load_config
-    from medmllm.models.mllm import MedMLLM
-
-    torch.manual_seed(0)
-    model = MedMLLM.build(load_config(ROOT / "configs" / "tiny.yaml")["model"])
-    out = tmp_path_factory.mktemp("export") / "tiny"
-    model.save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="session")
 def real_app(tiny_export, tmp_path_factory):
     """The app on the tiny export with two synthetic example cases, served in this process.
 
     Yields ``(app, backend, url)``.
     """
-    from apps.backend import PredictorBackend
-    from apps.examples import example_cases
-    from apps.report_app import ReportApp
+    from medmllm.app.backend import PredictorBackend
+    from medmllm.app.examples import example_cases
+    from medmllm.app.ui import ReportApp
 
     examples = example_cases(n=2, cache_dir=tmp_path_factory.mktemp("examples"), cases=6)
     backend = PredictorBackend(tiny_export)

@@ -47,7 +47,7 @@ def test_report_for_an_example_case(served):
 
 def expected_input(case):
     """What the app hands to ``Predictor`` for this example (its prompt as the training cases word it)."""
-    from apps.backend import ReportRequest, build_prompt, format_context, parse_age
+    from medmllm.app.backend import ReportRequest, build_prompt, format_context, parse_age
 
     context = format_context(parse_age(case.age), case.sex, case.outpatient, "", case.language)
     request = ReportRequest(xray_source=case.xray, ct_source=case.ct[0], context=context, language=case.language)
@@ -57,7 +57,7 @@ def expected_input(case):
 def test_report_for_the_real_chest_xray_asset(served):
     from pydicom.data import get_testdata_file
 
-    from apps.backend import ReportRequest, build_prompt
+    from medmllm.app.backend import ReportRequest, build_prompt
 
     _, backend, client = served
     path = get_testdata_file("RG1_UNCR.dcm")

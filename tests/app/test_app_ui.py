@@ -63,7 +63,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(app_tools):
-    from apps.report_app import ReportApp
+    from medmllm.app.ui import ReportApp
 
     backend = app_tools.FakeBackend(delay=0.01)
     app = ReportApp(backend, max_upload_mb=1, concurrency=2, stream_interval=0.0)  # every piece is an update
@@ -171,7 +171,7 @@ def test_report_streams_in_several_updates(served, files):
 
 
 def test_fast_pieces_are_coalesced_into_fewer_updates(app_tools, files):
-    from apps.report_app import ReportApp
+    from medmllm.app.ui import ReportApp
 
     backend = app_tools.FakeBackend(delay=0.01)  # a piece every 10 ms
     app = ReportApp(backend, stream_interval=0.1)  # not launched: the handler is a plain generator

@@ -2,9 +2,9 @@
 
 import pytest
 
-from apps.backend import (GenerationSettings, ReportRequest, build_prompt, format_context, parse_age,
+from medmllm.app.backend import (GenerationSettings, ReportRequest, build_prompt, format_context, parse_age,
                           result_documents)
-from apps.highlight import highlight_findings, label_text
+from medmllm.app.highlight import highlight_findings, label_text
 
 
 def test_context_is_laid_out_like_the_training_outpatient_record():
@@ -27,7 +27,7 @@ def test_age_in_the_ways_people_write_it():
 def test_context_matches_a_synthetic_training_record(tmp_path):
     from medmllm.data.synthetic.clinical_text import age_text
 
-    from apps.examples import _notes
+    from medmllm.app.examples import _notes
 
     record = ("Outpatient record\nPatient: 3 years 2 months old girl, 14.2 kg.\nChief complaint: Cough.\n"
               "Plan: chest radiograph and chest CT.")

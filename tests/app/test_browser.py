@@ -62,7 +62,7 @@ def test_example_case_generates_a_report_in_the_browser(real_app, tmp_path):
 
 def _expected_input(case):
     """What the app hands to ``Predictor`` for this example (its prompt as the training cases word it)."""
-    from apps.backend import ReportRequest, build_prompt, format_context, parse_age
+    from medmllm.app.backend import ReportRequest, build_prompt, format_context, parse_age
 
     context = format_context(parse_age(case.age), case.sex, case.outpatient, "", case.language)
     request = ReportRequest(xray_source=case.xray, ct_source=case.ct[0], context=context, language=case.language)

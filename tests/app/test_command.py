@@ -48,10 +48,10 @@ def test_serves_on_localhost_with_limits_queue_and_auth(cli, tmp_path, monkeypat
     """`medmllm app --checkpoint DIR` builds the app and launches Gradio with safe settings."""
     import gradio as gr
 
-    import apps.backend
+    import medmllm.app.backend
 
     seen = {}
-    monkeypatch.setattr(apps.backend, "PredictorBackend", lambda ckpt: app_tools.FakeBackend())
+    monkeypatch.setattr(medmllm.app.backend, "PredictorBackend", lambda ckpt: app_tools.FakeBackend())
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.update(kw, blocks=self))
     r = cli("app", "--checkpoint", tmp_path, "--auth", "ana:pw", "--no-examples", "--max-upload-mb", "64")
     assert r.code == 0, r

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from apps.uploads import UploadError, check_archive, check_sizes, load_ct, load_xray
+from medmllm.app.uploads import UploadError, check_archive, check_sizes, load_ct, load_xray
 from medmllm.io.writers import write_ct_series, write_xray_dicom
 
 
@@ -19,7 +19,7 @@ def test_zip_declared_size_and_member_count_are_bounded(tmp_path, monkeypatch):
     with pytest.raises(UploadError, match=r"series\.zip: zip expands to 2 MB, over the 1 MB limit"):
         check_archive(bomb, 2**20)
     check_archive(bomb, 3 * 2**20)  # within the limit: no error
-    import apps.uploads as uploads
+    import medmllm.app.uploads as uploads
 
     monkeypatch.setattr(uploads, "MAX_ZIP_MEMBERS", 1)
     with pytest.raises(UploadError, match="holds 2 files"):
@@ -118,3 +118,25 @@ def test_upload_names_that_are_not_utf8_are_shown_escaped(tmp_path):
         load_xray(path)
     assert str(e.value).startswith("cxr\\xff.dcm: not a medical image")
     str(e.value).encode("utf-8")  # the page can show it
+
+
+def test_viewer_warns_when_pixels_may_show_identifiers(tmp_path):
+    """A DICOM flagged BurnedInAnnotation = YES is shown with a warning; an unflagged one without."""
+    import numpy as np
+    import pydicom
+
+    from medmllm.app.ui import ReportApp
+    from medmllm.io.writers import write_xray_dicom
+
+    clean = write_xray_dicom(np.linspace(0, 1, 64 * 48).reshape(64, 48), tmp_path / "clean.dcm")
+    flagged = tmp_path / "flagged.dcm"
+    ds = pydicom.dcmread(clean)
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(flagged)
+    app = ReportApp(backend=None)
+    try:
+        _, meta, status = app.view_xray(str(flagged))
+        assert "Check the pixels" in status and "BurnedInAnnotation = YES" in status and meta["kind"] == "xray"
+        assert app.view_xray(str(clean))[2] == ""
+    finally:
+        app.close()

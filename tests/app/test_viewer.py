@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from apps.viewer import WINDOWS, ct_slice, plane_size, render_ct, render_xray, safe_metadata, window_level
+from medmllm.app.viewer import WINDOWS, ct_slice, plane_size, render_ct, render_xray, safe_metadata, window_level
 
 
 def test_window_level_maps_window_edges_and_middle():

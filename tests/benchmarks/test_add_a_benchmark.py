@@ -88,7 +88,7 @@ def fake_export(folder):
 
 def test_evaluate_runs_a_new_benchmark_with_its_option(nodule_count, cli, monkeypatch, fake_predictor, jsonl):
     from medmllm.evaluation.evaluate import evaluate
-    from medmllm.evaluation.predictor import CheckpointPredictor
+    from medmllm.inference import Predictor
 
     loads = []
     answers = {"nodule-count-1": "There are 2 nodules.", "nodule-count-2": "1", "nodule-count-3": "none"}
@@ -97,7 +97,7 @@ def test_evaluate_runs_a_new_benchmark_with_its_option(nodule_count, cli, monkey
         loads.append(kwargs)
         return fake_predictor(answers=answers)
 
-    monkeypatch.setattr(CheckpointPredictor, "load", classmethod(load))
+    monkeypatch.setattr(Predictor, "load", classmethod(load))
     assert "nodule-count" in BENCHMARKS and "nodule-count" in FORMATS
     assert cli("prepare", "nodule-count", "nodules", "--out", "nodules.jsonl").code == 0
     export = fake_export(Path("export"))

@@ -27,17 +27,17 @@ def synth_cases(tmp_path_factory):
 @pytest.fixture
 def shown(monkeypatch):
     """What the model was shown: record id -> list of image-path lists, one per time it was asked."""
-    from medmllm.evaluation.predictor import CheckpointPredictor
+    from medmllm.inference import Predictor
 
     seen = {}
-    real = CheckpointPredictor.generate
+    real = Predictor.generate
 
     def recording(self, batch):
         for r in batch:
             seen.setdefault(r["id"], []).append([im["path"] for im in r["images"]])
         return real(self, batch)
 
-    monkeypatch.setattr(CheckpointPredictor, "generate", recording)
+    monkeypatch.setattr(Predictor, "generate", recording)
     return seen
 
 

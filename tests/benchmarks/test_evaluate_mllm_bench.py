@@ -63,7 +63,6 @@ def test_mllm_bench_answers_then_judged_both_orders(tmp_path, cli, tiny_exports,
 @pytest.mark.slow
 def test_load_predictor_is_the_runner_and_judge_view_of_an_export(tmp_path, tiny_exports, brightness):
     from medmllm.evaluation.benchmarks.mllm_bench.judges import PredictorJudge, make_judge
-    from medmllm.evaluation.predictor import CheckpointPredictor
     from medmllm.inference import Predictor, load_predictor
 
     _, trained = tiny_exports
@@ -71,7 +70,7 @@ def test_load_predictor_is_the_runner_and_judge_view_of_an_export(tmp_path, tiny
     rec = {"id": "a", "images": [{"modality": "xray", "path": "a.jpg"}],
            "messages": [{"role": "user", "content": "<xray>\n" + brightness.question}]}
     p = load_predictor(trained, image_root=tmp_path / "img", max_new_tokens=4)
-    assert isinstance(p, CheckpointPredictor) and p.generate([]) == []
+    assert isinstance(p, Predictor) and p.generate([]) == []
     assert p.generate([rec, rec]) == ["bright", "bright"]
     direct = Predictor.from_pretrained(trained)
     want = direct.choice_losses(rec, ["bright", "dark"], root=tmp_path / "img")

@@ -124,7 +124,7 @@ def test_unknown_language():
 
 
 def test_abbreviations_and_masks_are_read():
-    from medmllm.evaluation import lexicon_en
+    from medmllm.evaluation.labeler import lexicon_en
 
     for literal, pattern, _ in lexicon_en._ABBREV_RE:
         assert literal in pattern.pattern.replace("\\", ""), literal  # the cheap pre-test never skips a match

@@ -142,3 +142,32 @@ def test_new_run_refuses_an_existing_run_folder(pipeline_run):
     _, _, cfg = pipeline_run
     with pytest.raises(InputError, match="already holds a run; continue it with --resume"):
         train(cfg, quiet=True)
+
+
+def test_export_records_its_training_prompts_and_inference_defaults_to_them(pipeline_run, synth_manifest):
+    from collections import Counter
+
+    from medmllm.config import read_yaml
+    from medmllm.data.prompts import CONTEXT, strip_placeholders
+    from medmllm.data.schema import read_manifest
+    from medmllm.inference import Predictor
+
+    result, _, _ = pipeline_run
+    recorded = read_yaml(result.export / "medmllm.yaml")["prompts"]
+    train = [r for r in read_manifest(synth_manifest) if r["split"] == "train"]
+    assert recorded["format"] == 1 and recorded["records"] == len(train)
+    both = [r for r in train if r["meta"]["variant"] == "report-both"]
+    wordings = Counter(strip_placeholders(r["messages"][0]["content"]) for r in both)
+    entries = recorded["report"]["en"]["xray+ct"]
+    plain = [e for e in entries if CONTEXT not in e["text"]]
+    assert {e["text"]: e["count"] for e in plain} == dict(wordings)  # every wording, counted
+    framed = [e for e in entries if CONTEXT in e["text"]]
+    assert framed and all(e["text"].startswith("Clinical information:\n{context}\n\n") for e in framed)
+    assert not any("Chief complaint" in e["text"] for e in entries)  # no patient's record text
+    pred = Predictor.from_pretrained(result.export)
+    rec = next(r for r in both if r["split"] == "train")
+    xray, ct = (str(synth_manifest.parent / im["path"]) for im in rec["images"])
+    prompt = pred.prepare({"xray": xray, "ct": ct})["messages"][0]["content"]
+    assert prompt == "<xray>\n<ct>\n" + plain[0]["text"] == "<xray>\n<ct>\n" + wordings.most_common(1)[0][0]
+    with_ctx = pred.prepare({"xray": xray, "ct": ct, "context": "Cough for 3 days."})["messages"][0]["content"]
+    assert with_ctx == "<xray>\n<ct>\n" + framed[0]["text"].replace(CONTEXT, "Cough for 3 days.")

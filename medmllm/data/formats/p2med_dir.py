@@ -18,9 +18,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from medmllm.data.formats.common import CT, XRAY, Conversion
-from medmllm.data.formats.p2med_pick import ct_candidates, pick_ct, pick_xrays
+from medmllm.data.formats.common import CT, XRAY, Conversion, hash_split
+from medmllm.data.formats.p2med_pick import ct_candidates, parse_views, pick_ct, pick_xrays
 from medmllm.data.formats.scrub import scrub_text
+from medmllm.data.formats.sections import split_sections
 from medmllm.data.schema import SPLITS, new_record
 from medmllm.errors import InputError
 from medmllm.registry import FORMATS
@@ -42,17 +43,16 @@ LABELS = {"en": ("Findings", "Impression"), "zh": ("所见", "印象")}
 
 def parse_report(text: str) -> tuple[dict[str, str], bool]:
     """``{"findings", "impression", "language"}`` and whether section headers were found."""
-    parts = {"findings": [], "impression": []}
-    matches = list(_SECTION.finditer(text))
-    if not matches:
-        parts["findings"].append(text.strip())
-    for i, m in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        parts["findings" if m.group("findings") else "impression"].append(text[m.end():end].strip())
+    parts: dict[str, list[str]] = {"findings": [], "impression": []}
+    preamble, sections = split_sections(text, _SECTION, lambda m: "findings" if m.group("findings") else "impression")
+    if not sections:
+        parts["findings"].append(preamble)
+    for name, body in sections:
+        parts[name].append(body)
     lang = "zh" if _CJK.search(text) else "en"
     sep = "" if lang == "zh" else " "
     return {"findings": sep.join(p for p in parts["findings"] if p),
-            "impression": sep.join(p for p in parts["impression"] if p), "language": lang}, bool(matches)
+            "impression": sep.join(p for p in parts["impression"] if p), "language": lang}, bool(sections)
 
 
 def report_prompt(patient: dict[str, Any] | None, records: dict[str, str] | None, lang: str,
@@ -92,8 +92,7 @@ def _split(value: Any, default: str | None, patient: str) -> str:
     if value in SPLITS:
         return value
     if default in (None, "auto"):  # deterministic 80/10/10 by patient: no patient in two splits
-        h = int(hashlib.sha256(patient.encode()).hexdigest()[:8], 16) % 10
-        return "test" if h == 0 else "val" if h == 1 else "train"
+        return hash_split(patient)
     return default
 
 
@@ -120,7 +119,7 @@ def convert_p2med_dir(src: str | Path, *, split: str | None = None, keep_text: b
         raise InputError(src, "expected a folder holding one folder per case")
     if ct_prefer not in ("most-slices", "thinnest"):
         raise InputError(None, f"--ct-prefer: '{ct_prefer}' is not most-slices or thinnest")
-    views = [v.strip().upper() for v in xray_view.split(",")] if xray_view else None
+    views = parse_views(xray_view)
     conv = Conversion(image_root=src)
     scrubbed: Counter = Counter()
     chose = Counter()

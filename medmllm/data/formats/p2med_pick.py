@@ -16,6 +16,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -149,27 +150,48 @@ def pick_ct(cands: list[CTCandidate], *, series: str | None = None,
     return best, why
 
 
+def normalise_view(value: str | None) -> str | None:
+    """A DICOM ViewPosition (or a dataset's view column) as PA / AP / LATERAL, or None when other/unknown.
+
+    ``PA``, ``AP`` (also ``AP AXIAL``, ``AP LLD``, ``PA LLD``: decubitus and lordotic frontals are
+    frontal), ``LL`` / ``RL`` / ``LATERAL`` / ``XTABLE LATERAL`` -> ``LATERAL``.
+    """
+    v = " ".join(str(value or "").strip().upper().split())
+    if v in ("LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE LATERAL", "LEFT LATERAL", "RIGHT LATERAL"):
+        return "LATERAL"
+    head = v.split(" ")[0]
+    return head if head in ("PA", "AP") else None
+
+
+def parse_views(xray_view: str | None) -> list[str] | None:
+    """``--xray-view`` (``AP,PA,LATERAL`` or ``all``) as the view order, None for the default."""
+    return [v.strip().upper() for v in xray_view.split(",") if v.strip()] if xray_view else None
+
+
 def xray_view(path: Path) -> str | None:
     """PA / AP / LATERAL from the DICOM header or the file name, or None."""
     if path.suffix.lower() not in RASTER_EXTS:
         for _, ds in _dicom_headers([path]):
-            v = str(ds.get("ViewPosition", "")).strip().upper()
-            if v in ("PA", "AP"):
+            v = normalise_view(str(ds.get("ViewPosition", "")))
+            if v:
                 return v
-            if v in ("LL", "RL", "LAT", "LATERAL", "LLD", "RLD"):
-                return "LATERAL"
     for word in re.split(r"[^a-z]+", path.stem.lower()):
         if word in _VIEW_WORDS:
             return _VIEW_WORDS[word]
     return None
 
 
-def pick_xrays(files: list[Path], *, views: list[str] | None = None) -> tuple[list[tuple[Path, str | None]], str]:
-    """The X-ray(s) to use with their views, and a sentence saying why."""
+def pick_xrays(files: list[Path], *, views: list[str] | None = None,
+               view_of: Callable[[Path], str | None] = xray_view) -> tuple[list[tuple[Path, str | None]], str]:
+    """The X-ray(s) to use with their views, and a sentence saying why.
+
+    ``view_of`` gives a file's view (default: DICOM header or file name; datasets that list views
+    in a CSV pass a look-up).
+    """
     if not files:
         return [], "no X-ray"
     order = [v.upper() for v in (views or VIEW_ORDER)]
-    found = [(f, xray_view(f)) for f in sorted(files)]
+    found = [(f, view_of(f)) for f in sorted(files)]
     rank = lambda fv: order.index(fv[1]) if fv[1] in order else len(order)  # noqa: E731
     ranked = sorted(found, key=rank)
     if order == ["ALL"]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medmllm.findings import describe
+from medmllm.data.text import age_text  # noqa: F401 (the records' age wording; re-exported)
 
 from .population import Finding
 
@@ -38,16 +38,6 @@ _TREATMENT = {
            "observation": "吸氧观察", "echocardiography": "转诊行心脏超声检查", "follow_up_ct": "3个月后复查胸部CT",
            "symptomatic": "对症治疗"},
 }
-
-
-def age_text(months: int, lang: str) -> str:
-    """``'3 years 2 months'`` / ``'3岁2月'``; infants in months."""
-    y, m = divmod(int(months), 12)
-    if lang == "zh":
-        return f"{m}月龄" if y == 0 else (f"{y}岁" if m == 0 else f"{y}岁{m}月")
-    if y == 0:
-        return f"{m} month{'s' if m != 1 else ''}"
-    return f"{y} year{'s' if y != 1 else ''}" + (f" {m} month{'s' if m != 1 else ''}" if m else "")
 
 
 def diagnoses(findings: list[Finding], facts: dict[str, Any], patient: dict[str, Any], lang: str) -> list[str]:
@@ -185,8 +175,3 @@ def discharge_summary(patient: dict[str, Any], facts: dict[str, Any], impression
     return (f"{age_text(patient['age_months'], 'en')} old {sex} admitted with {_cc_en(facts)}. Imaging: "
             f"{impression.rstrip('.')}. Treated with {'; '.join(tx)}; discharged after {facts['stay_days']} days "
             f"in good condition. Diagnoses: {'; '.join(dx)}.")
-
-
-def finding_names(findings: list[Finding], lang: str) -> list[str]:
-    """Plain names of the positive findings (``medmllm.findings.describe``)."""
-    return [describe(f.key, lang) for f in findings]

@@ -9,8 +9,9 @@ Layout of ``OUT``::
     cases/000123/case.json          ground truth: findings with details, labels, clinical facts
 
 Each case depends only on ``(seed, index, config)``, so the output is the same bytes whatever the
-number of worker processes. Every file is written atomically and the manifest last, so an
-interrupted run never leaves a manifest pointing at missing files.
+number of worker processes. The whole folder is written beside ``OUT`` and renamed into place
+when complete (:func:`medmllm.files.atomic_dir`): an interrupted run or a full disk leaves the
+earlier output (or nothing), never a partial folder.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
 from medmllm.data.schema import new_record, write_manifest
 from medmllm.errors import InputError
-from medmllm.files import atomic_write_text
+from medmllm.files import atomic_dir, atomic_write_text
 from medmllm.findings import FINDING_KEYS
 
 from .case import Case, render_case
@@ -111,6 +111,7 @@ def _one(job: tuple[int, int, SynthConfig, str]) -> tuple[list[dict[str, Any]], 
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a folder that is not an earlier synth output (or is one, without ``overwrite``)."""
     if out.exists() and not out.is_dir():
         raise InputError(out, "exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
@@ -118,10 +119,6 @@ def _prepare(out: Path, overwrite: bool) -> None:
             raise InputError(out, "folder is not empty and was not written by 'medmllm synth'; choose another --out")
         if not overwrite:
             raise InputError(out, "already holds synthetic cases; pass --overwrite to replace them")
-        shutil.rmtree(out / "cases", ignore_errors=True)
-        for name in ("manifest.jsonl", MARKER):
-            (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def generate(out: str | os.PathLike, cases: int, seed: int = 0, config: SynthConfig | None = None, *,
@@ -147,19 +144,21 @@ def generate(out: str | os.PathLike, cases: int, seed: int = 0, config: SynthCon
         raise InputError(None, f"--seed must be non-negative, got {seed}")
     root = Path(out)
     _prepare(root, overwrite)
-    jobs = [(seed, i, cfg, os.fspath(root)) for i in range(cases)]
-    records: list[dict[str, Any]] = []
-    counts: Counter[str] = Counter()
-    splits: Counter[str] = Counter()
-    for recs, keys, split in _progress(_run(jobs, workers), cases, progress):
-        records.extend(recs)
-        counts.update(keys or ["normal"])
-        splits[split] += 1
-    summary = {"generator": "medmllm synth", "seed": seed, "cases": cases, "records": len(records),
-               "config": cfg.to_dict(), "finding_counts": {k: counts.get(k, 0) for k in FINDING_KEYS},
-               "tasks": dict(sorted(Counter(r["task"] for r in records).items())), "splits": dict(sorted(splits.items()))}
-    write_manifest(root / "manifest.jsonl", records)
-    atomic_write_text(root / MARKER, json.dumps(summary, indent=1))
+    with atomic_dir(root, marker=False) as tmp:  # a failure (a full disk) leaves the old folder, or none
+        jobs = [(seed, i, cfg, os.fspath(tmp)) for i in range(cases)]
+        records: list[dict[str, Any]] = []
+        counts: Counter[str] = Counter()
+        splits: Counter[str] = Counter()
+        for recs, keys, split in _progress(_run(jobs, workers), cases, progress):
+            records.extend(recs)
+            counts.update(keys or ["normal"])
+            splits[split] += 1
+        summary = {"generator": "medmllm synth", "seed": seed, "cases": cases, "records": len(records),
+                   "config": cfg.to_dict(), "finding_counts": {k: counts.get(k, 0) for k in FINDING_KEYS},
+                   "tasks": dict(sorted(Counter(r["task"] for r in records).items())),
+                   "splits": dict(sorted(splits.items()))}
+        write_manifest(tmp / "manifest.jsonl", records)
+        atomic_write_text(tmp / MARKER, json.dumps(summary, indent=1))
     log.debug("wrote %d cases, %d manifest records to %s", cases, len(records), root)
     return summary
 

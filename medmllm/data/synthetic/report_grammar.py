@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from medmllm.data.text import format_report
+
 from .report_phrases import EN, ZH
 
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
@@ -169,7 +171,6 @@ def make_report(findings: list, modality: str, lang: str, rng: np.random.Generat
 
 
 def report_text(report: dict[str, str], lang: str) -> str:
-    """The report as one string: ``Findings: ...\\nImpression: ...`` / ``所见：...\\n印象：...``."""
-    if lang == "zh":
-        return f"所见：{report['findings']}\n印象：{report['impression']}"
-    return f"Findings: {report['findings']}\nImpression: {report['impression']}"
+    """The report as the assistant's answer: ``Findings: ...\\nImpression: ...`` / ``所见：...\\n印象：...``
+    (:func:`medmllm.data.text.format_report` with a line break between the sections)."""
+    return format_report(report, lang, sep="\n")

@@ -43,7 +43,7 @@ from medmllm.evaluation.benchmarks.references import join_references
 
 
 class Predictor(Protocol):
-    """What a benchmark run needs from a model (``medmllm.evaluation.predictor.CheckpointPredictor`` wraps an export).
+    """What a benchmark run needs from a model (:class:`medmllm.inference.Predictor` is one, for an export).
 
     ``generate`` gets manifest records (messages end with the user's turn) and returns one answer
     text per record. ``choice_losses`` returns, for each choice text, the mean token loss of the

@@ -19,6 +19,7 @@ import hashlib
 import json
 from typing import Any, Callable, Sequence
 
+from medmllm.data.text import record_language, report_text
 from medmllm.errors import InputError
 from medmllm.evaluation.benchmarks.base import Benchmark, Breakdown
 from medmllm.evaluation.benchmarks.options import Option
@@ -30,7 +31,6 @@ NORMAL_REPORT = {
           "The heart size is normal. Impression: No acute cardiopulmonary abnormality.",
     "zh": "所见：双肺纹理清晰，未见实变影，未见胸腔积液及气胸，心影大小正常。印象：心肺未见明显异常。",
 }
-_HEADERS = {"en": ("Findings: ", "Impression: "), "zh": ("所见：", "印象：")}
 LANGS = ("en", "zh")
 PROTOCOL = Option("protocol", "text preparation before the NLG metrics", choices=("coco", "r2gen"), default="coco")
 UNCERTAIN = Option("uncertain", "what uncertain findings count as in clinical efficacy",
@@ -40,22 +40,13 @@ PER_SAMPLE = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cide
 
 
 def record_lang(record: dict[str, Any]) -> str:
-    """Language of a manifest record: ``meta.lang``, ``report.language``, an ``-zh`` id, else ``en``."""
-    lang = (record.get("meta") or {}).get("lang") or (record.get("report") or {}).get("language")
-    if not lang:
-        lang = "zh" if "-zh" in str(record.get("id", "")) else "en"
-    return lang
+    """Language of a manifest record (:func:`medmllm.data.text.record_language`)."""
+    return record_language(record)
 
 
 def reference_text(record: dict[str, Any]) -> str | None:
-    """The reference answer of a record: its last assistant turn, else its report's sections."""
-    for m in reversed(record.get("messages") or []):
-        if m.get("role") == "assistant" and m.get("content"):
-            return m["content"]
-    rep = record.get("report") or {}
-    head = _HEADERS.get(record_lang(record), _HEADERS["en"])
-    parts = [h + rep[k] for h, k in zip(head, ("findings", "impression")) if rep.get(k)]
-    return " ".join(parts) or None
+    """The reference answer of a record (:func:`medmllm.data.text.report_text`)."""
+    return report_text(record)
 
 
 def _as_rows(raw: list[tuple[int, dict[str, Any]]], field: str) -> list[tuple[int, dict[str, Any]]]:

@@ -17,7 +17,6 @@ Controls (benchmarks that declare them, e.g. ``report`` and ``clinical``) are pr
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -28,6 +27,8 @@ from typing import Any, Sequence
 
 from medmllm.errors import InputError
 from medmllm.evaluation.benchmarks.base import Benchmark, Predictor
+from medmllm.inference.predictions import PredictionsFile
+from medmllm.inference.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -46,37 +47,18 @@ class RunStats:
 
 
 def load_done(path: str | os.PathLike) -> tuple[set[str], bool]:
-    """Ids already in a predictions file, cutting off a truncated last line.
+    """Ids already in a predictions file, cutting off a torn last line (:mod:`medmllm.inference.predictions`).
 
     Returns:
         ``(ids, truncated)``; ``truncated`` is True when a partial last line was removed.
 
     Raises:
-        InputError: a complete line that is not a JSON object with an ``id``.
+        InputError: a complete line that is not a JSON object with an ``id``, or a file in use.
     """
-    p = Path(path)
-    if not p.exists():
+    if not Path(path).exists():
         return set(), False
-    data = p.read_bytes()
-    truncated = False
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        log.warning("%s: removing a truncated last line (%d bytes) before resuming", p, len(data) - keep)
-        os.truncate(p, keep)
-        data = data[:keep]
-        truncated = True
-    ids: set[str] = set()
-    for n, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise InputError(p, f"line {n}: not a JSON object; delete the file to start again") from None
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-            raise InputError(p, f"line {n}: a prediction row needs a string 'id'")
-        ids.add(row["id"])
-    return ids, truncated
+    with PredictionsFile(path) as pf:
+        return pf.done, pf.truncated
 
 
 def shuffle_images(records: Sequence[dict[str, Any]], seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -145,53 +127,47 @@ def run_predictions(benchmark: Benchmark, records: Sequence[dict[str, Any]], pre
             raise InputError(None, f"record id {r.get('id')!r} appears twice")
         seen.add(r.get("id"))
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done, truncated = load_done(out)
-    inputs = list(records)
-    if control == "shuffled_images":
-        inputs, stats = shuffle_images(records, seed)
-        if stats["same_patient"]:
-            log.warning("shuffled_images: %d of %d records still show their own patient's images",
-                        stats["same_patient"], stats["n"])
-    todo = [(orig, inp) for orig, inp in zip(records, inputs) if orig["id"] not in done]
-    if predictor is None and control != "constant_normal" and todo:
-        raise InputError(None, "a predictor is needed to generate predictions")
-    bar = progress_advancer(progress, len(todo), f"{benchmark.name}{'/' + control if control else ''}")
-    with open(out, "a", encoding="utf-8") as f:
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start:start + batch_size]
-            if control == "constant_normal":
-                preds = [{"prediction": benchmark.constant_prediction(orig)} for orig, _ in chunk]
-            else:
-                preds = benchmark.predict(predictor, [inp for _, inp in chunk])  # type: ignore[arg-type]
-            for (orig, _), pred in zip(chunk, preds):
-                row = {"id": orig["id"], **benchmark.row_from_record(orig), **pred}
-                if control:
-                    row["control"] = control
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            bar(len(chunk))
-    bar(None)
+    with PredictionsFile(out) as pf:
+        inputs = list(records)
+        if control == "shuffled_images":
+            inputs, stats = shuffle_images(records, seed)
+            if stats["same_patient"]:
+                log.warning("shuffled_images: %d of %d records still show their own patient's images",
+                            stats["same_patient"], stats["n"])
+        todo = [(orig, inp) for orig, inp in zip(records, inputs) if orig["id"] not in pf.done]
+        if predictor is None and control != "constant_normal" and todo:
+            raise InputError(None, "a predictor is needed to generate predictions")
+        label = f"{benchmark.name}{'/' + control if control else ''}"
+        with progress_bar(progress, len(todo), label) as advance:
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start:start + batch_size]
+                if control == "constant_normal":
+                    preds = [{"prediction": benchmark.constant_prediction(orig)} for orig, _ in chunk]
+                else:
+                    preds = benchmark.predict(predictor, [inp for _, inp in chunk])  # type: ignore[arg-type]
+                rows = []
+                for (orig, _), pred in zip(chunk, preds):
+                    row = {"id": orig["id"], **benchmark.row_from_record(orig), **pred}
+                    if control:
+                        row["control"] = control
+                    rows.append(row)
+                pf.append(rows)
+                advance(len(chunk))
     log.info("%s: %d predicted, %d already done", out, len(todo), len(records) - len(todo))
-    return RunStats(out, len(records), len(records) - len(todo), len(todo), truncated)
+    return RunStats(out, len(records), len(records) - len(todo), len(todo), pf.truncated)
 
 
 def progress_advancer(enabled: bool, total: int, label: str):
-    """A rich progress bar as a callback: ``advance(n)`` moves it, ``advance(None)`` closes it."""
-    if not enabled or total == 0:
-        return lambda n: None
-    from rich.progress import Progress
-
-    prog = Progress(transient=True)
-    prog.start()
-    task = prog.add_task(label, total=total)
+    """A progress bar as a callback: ``advance(n)`` moves it, ``advance(None)`` closes it
+    (:func:`medmllm.inference.progress.progress` as a callback, for loops that cannot use a ``with``)."""
+    cm = progress_bar(enabled, total, label)
+    step = cm.__enter__()
 
     def advance(n: int | None) -> None:
         if n is None:
-            prog.stop()
+            cm.__exit__(None, None, None)
         else:
-            prog.advance(task, n)
+            step(n)
 
     return advance
 

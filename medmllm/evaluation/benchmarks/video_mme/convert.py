@@ -44,7 +44,12 @@ def _question_file(src: Path) -> Path:
 def _rows(path: Path) -> list[Any]:
     """Question rows of the parquet / JSON / JSONL file; the nested per-video layout is flattened."""
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            from medmllm.errors import MissingDependencyError
+
+            raise MissingDependencyError("pyarrow", "reading Video-MME's parquet file", extra="video") from None
 
         try:
             items = pq.read_table(path).to_pylist()

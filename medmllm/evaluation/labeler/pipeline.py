@@ -5,17 +5,20 @@ Pipeline (one report):
 1. normalise (lexicon-specific: case, masks, abbreviations, list numbering), drop sections that
    describe the request rather than the image (indication, history, comparison, technique);
 2. split into sentences;
-3. find *mentions* (lexicon patterns -> concepts of :mod:`medmllm.evaluation.concepts`) and
+3. find *mentions* (lexicon patterns -> concepts of :mod:`medmllm.evaluation.labeler.concepts`) and
    *locations* (lobes and sides);
 4. give each mention a status from the nearest trigger whose scope reaches it: uncertainty (-1),
    negation (0), else positive (1). Scopes run forward to a terminator ("but", "however", a new
-   statement after a comma ...) or backward to the clause start; double negations ("cannot be
-   excluded") are uncertainty triggers and win over the plain negation inside them; pseudo
-   negations ("no change in") are neutral;
+   statement after a comma ...) or backward to the clause start; a negated list runs on across
+   sized items when it closes with "or" ("no consolidation, large effusion, or pneumothorax");
+   double negations ("cannot be excluded") are uncertainty triggers and win over the plain
+   negation inside them; pseudo negations ("no change in") are neutral; a mention reached by
+   "history of", or after "if" / "recommend" in its sentence, asserts nothing and is dropped;
 5. attach each location to the nearest mention that takes locations; a mention with none borrows
    the location of the nearest same-family mention of the sentence (unless either is negated);
 6. aggregate per label over the report: positive > uncertain > negative > not mentioned (None).
-   ``No Finding`` / ``normal`` are 1 when nothing abnormal is positive or uncertain, else 0.
+   ``No Finding`` is 1 when no CheXpert pathology is positive or uncertain; ``normal`` when no
+   abnormal findings key is either (hyperinflation is abnormal but not a CheXpert pathology).
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any, Iterable
 
-from medmllm.evaluation.concepts import CONCEPTS, Concept
-from medmllm.evaluation.labeler_locations import attach_locations, find_locations
-from medmllm.evaluation.labeler_scope import Scopes, find_triggers, non_overlapping
+from medmllm.evaluation.labeler.concepts import CONCEPTS, Concept
+from medmllm.evaluation.labeler.locations import attach_locations, find_locations
+from medmllm.evaluation.labeler.scope import Scopes, find_triggers, non_overlapping
 from medmllm.findings import ABNORMAL_KEYS, CHEXPERT_LABELS, FINDING_KEYS, LOBE_SIDE, LOBES, SIDES
 
 LANGS = ("en", "zh")
-LABELER_VERSION = "1"
+LABELER_VERSION = "3"  # 3: low-probability hedges deny, non-lung sites and other body parts (docs/labeler.md)
 _NOT_PATHOLOGY = {"No Finding", "Support Devices"}
 _WORD = re.compile(r"\w")
 
@@ -59,9 +62,9 @@ class Mention:
 @lru_cache(maxsize=None)
 def _lexicon(lang: str) -> dict[str, Any]:
     if lang == "en":
-        from medmllm.evaluation import lexicon_en as lex
+        from medmllm.evaluation.labeler import lexicon_en as lex
     elif lang == "zh":
-        from medmllm.evaluation import lexicon_zh as lex
+        from medmllm.evaluation.labeler import lexicon_zh as lex
     else:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
     return _compile(lex)
@@ -72,6 +75,7 @@ def _compile(lex: ModuleType) -> dict[str, Any]:
         "normalize": lex.normalize,
         "header": lex.SECTION_HEADER,
         "skip": lex.SKIP_SECTIONS,
+        "read_parts": lex.READ_PARTS,
         "sentence_end": lex.SENTENCE_END,
         "mentions": [(re.compile(p), CONCEPTS[c], fixed) for p, c, fixed in lex.MENTIONS],
         "locations": [(re.compile(p), how) for p, how in lex.LOCATIONS],
@@ -81,20 +85,24 @@ def _compile(lex: ModuleType) -> dict[str, Any]:
         "terminators": lex.TERMINATORS,
         "backward_stop": lex.BACKWARD_STOP,
         "comma_break": lex.COMMA_BREAK,
+        "list_item": lex.LIST_ITEM,
+        "list_end": lex.LIST_END,
+        "hypothetical": lex.HYPOTHETICAL,
         "plural": lex.PLURAL,
     }
 
 
 # --------------------------------------------------------------------------- text -> sentences
 def _sections(text: str, lex: dict[str, Any]) -> list[tuple[int, int]]:
-    """Spans of the text to read: everything except skipped sections (indication, history ...)."""
+    """Spans of the text to read: everything except skipped sections (indication, history, other body parts)."""
     heads = list(lex["header"].finditer(text))
     if not heads:
         return [(0, len(text))]
     spans = [(0, heads[0].start())]
     for i, h in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        if h.group(1) not in lex["skip"]:
+        part = h.groupdict().get("part")
+        if (part in lex["read_parts"]) if part else (h.group(1) not in lex["skip"]):
             spans.append((h.end(), end))
     return spans
 
@@ -121,7 +129,7 @@ def _find_mentions(text: str, lex: dict[str, Any]) -> list[Mention]:
                 continue
             hs, he = (m.span("head") if "head" in pat.groupindex and m.group("head") else m.span())
             found.append(Mention(concept, m.start(), m.end(), hs, he, m.group(0), fixed))
-    return non_overlapping(found, len(text))
+    return non_overlapping(found, len(text), first=lambda m: m.concept.explains_away)
 
 
 # --------------------------------------------------------------------------- public API
@@ -152,13 +160,20 @@ def _extract(text: str, lang: str) -> tuple[list[Mention], bool]:
         return i if i >= 0 and pos < sents[i][1] else -1
 
     scopes = Scopes(norm, lex, find_triggers(norm, lex["pseudo"], lex["triggers"]))
+    hypothetical = [h.start() for h in lex["hypothetical"].finditer(norm)]
     kept = []
     for m in _find_mentions(norm, lex):
         m.sentence = sentence_of(m.head_start)
         if m.sentence < 0:
             continue  # inside a skipped section
-        m.status = m.fixed if m.fixed is not None else scopes.status(m.start, m.head_start, m.head_end,
-                                                                     sents[m.sentence])
+        i = bisect_right(hypothetical, m.start) - 1
+        if i >= 0 and hypothetical[i] >= sents[m.sentence][0]:
+            continue  # after "if" / "recommend" in its sentence: asserts nothing
+        status = m.fixed if m.fixed is not None else scopes.status(m.start, m.head_start, m.head_end,
+                                                                   sents[m.sentence])
+        if status is None:
+            continue  # "history of ...": the past, not this image
+        m.status = status
         m.plural = bool(lex["plural"].search(m.text))
         kept.append(m)
     locs = find_locations(norm, lex)
@@ -227,10 +242,11 @@ def label_report(text: str, lang: str = "en") -> dict[str, dict[str, int | None]
     chexpert = {c: (_aggregate(chex[c]) if c in chex else None) for c in CHEXPERT_LABELS}
     findings = {k: (_aggregate(finds[k]) if k in finds else None) for k in FINDING_KEYS}
     if has_text:
-        abnormal = any(v in (1, -1) for c, v in chexpert.items() if c not in _NOT_PATHOLOGY) or any(
-            findings[k] in (1, -1) for k in ABNORMAL_KEYS)
-        chexpert["No Finding"] = 0 if abnormal else 1
-        findings["normal"] = 0 if abnormal else 1
+        # No Finding (CheXpert): no CheXpert pathology; findings "normal": no abnormal findings key either
+        # (hyperinflation is abnormal but names no CheXpert observation)
+        pathology = any(v in (1, -1) for c, v in chexpert.items() if c not in _NOT_PATHOLOGY)
+        chexpert["No Finding"] = 0 if pathology else 1
+        findings["normal"] = 0 if pathology or any(findings[k] in (1, -1) for k in ABNORMAL_KEYS) else 1
     return {"chexpert": chexpert, "findings": findings}
 
 

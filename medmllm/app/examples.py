@@ -1,4 +1,4 @@
-"""One-click example cases for the report app, made by the synthetic-case generator.
+"""One-click example cases for the report app, made by the synthetic-case generator (the `medmllm synth` command).
 
 ``example_cases()`` runs ``medmllm synth`` once into a cache folder (a few seconds), then picks a
 few held-out-style cases with different findings and image formats. CT DICOM series are zipped
@@ -84,7 +84,7 @@ def _generate(folder: Path, n: int, seed: int) -> Path:
 
 
 def _case(rec: dict, root: Path, folder: Path) -> ExampleCase | None:
-    from medmllm.data.synthetic.clinical_text import age_text
+    from medmllm.data.text import age_text
     from medmllm.findings import describe
 
     xray, ct = None, []

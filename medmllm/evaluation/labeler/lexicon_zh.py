@@ -23,6 +23,7 @@ def normalize(text: str) -> str:
 SECTION_HEADER = re.compile(
     r"(检查所见|影像所见|影像表现|所见|表现|印象|诊断意见|影像诊断|诊断|意见|结论|检查结论|"
     r"临床诊断|临床资料|临床病史|病史|主诉|检查方法|检查部位|检查技术|对比|比较)\s*:")
+READ_PARTS: frozenset[str] = frozenset()  # no body-part sections in the Chinese headers
 SKIP_SECTIONS = frozenset({"临床诊断", "临床资料", "临床病史", "病史", "主诉", "检查方法", "检查部位", "检查技术",
                            "对比", "比较"})
 SENTENCE_END = re.compile(r"[。!?;]+|\n\s*\n|\.(?!\d)")
@@ -42,7 +43,11 @@ MENTIONS: tuple[tuple[str, str, int | None], ...] = (
     (r"实变(?:影)?|大片(?:状)?(?:致密|高密度|密度增高)影", "consolidation", None),
     (r"大叶性肺炎|肺炎", "pneumonia", None),
     (r"肺部感染|感染(?:性病变)?|炎症|炎性(?:病变|改变)?|炎变", "infection", None),
-    (r"(?:肺)?不张", "atelectasis", None),
+    (r"(?:肺)?不张|膨胀不全", "atelectasis", None),
+    # a nodular opacity the report explains as a calcification (钙化灶) is an opacity, not a lesion
+    (r"结节(?:状|样)(?:高密度|致密|密度增高)?影[^。;]{0,6}?钙化(?:灶|点|影)?", "granuloma_opacity", None),
+    (r"钙化(?:灶|点|影)|肉芽肿", "granuloma", None),
+    (r"结节(?:状|样)(?:高密度|致密|密度增高)?影", "nodular_opacity", None),
     (r"结节(?:影|状)?", "nodule", None),
     (r"肿块|占位(?:性病变)?|肿物|团块(?:影)?|肿瘤", "lung_lesion", None),
     (r"(?:片状|高密度|密度增高|模糊|渗出|浸润|条索|索条)(?:性)?影|渗出(?:性改变)?|浸润", "opacity", None),
@@ -76,6 +81,8 @@ PSEUDO: tuple[str, ...] = (
 TRIGGERS: tuple[tuple[str, str, str], ...] = (
     (r"不(?:能)?除外|不(?:能)?排除|未(?:能)?除外|未(?:能)?排除|待(?:排除|除外|排|查)|难以(?:除外|排除)",
      "unc", "both"),
+    # low-probability hedges deny rather than doubt: 肺炎可能性小, 不考虑肺炎, 不太可能为气胸
+    (r"可能性(?:很|较|极)?(?:小|低|不大)|不(?:太|大)可能|不(?:太|大)?考虑|不支持", "neg", "both"),
     (r"已吸收|(?:完全|基本)吸收|已消失|消失|未见显示|不明显|已(?:经)?(?:愈合|复张)", "neg", "bwd"),
     (r"可能(?:性大|大)?|\?|待定", "unc", "bwd"),
     (r"考虑|可能|可疑|疑似|疑为|疑|拟诊|倾向(?:于)?|似|怀疑", "unc", "fwd"),
@@ -84,4 +91,8 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
 TERMINATORS = re.compile(r"[,:]|但(?:是)?|然而|而|另(?:外)?|此外")
 BACKWARD_STOP = re.compile(r"[,]")
 COMMA_BREAK = re.compile(r"(?!)")  # commas already end every scope
+LIST_ITEM = re.compile(r"(?!)")
+LIST_END = re.compile(r"(?!)")
+# a recommendation or condition asserts nothing: 建议CT进一步检查以除外肿瘤, 必要时复查
+HYPOTHETICAL = re.compile(r"建议|必要时|如(?:有|果)")
 PLURAL = re.compile(r"(?!)")

@@ -21,7 +21,10 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
+
+# trigger kind -> (rank at equal distance: uncertainty first, status)
+_OUTCOME: dict[str, tuple[int, int | None]] = {"unc": (0, -1), "neg": (1, 0), "hist": (2, None)}
 
 
 @dataclass
@@ -30,7 +33,7 @@ class Trigger:
 
     start: int
     end: int
-    kind: str  # "neg" | "unc"
+    kind: str  # "neg" | "unc" | "hist"
     direction: str  # "fwd" | "bwd" | "both"
 
 
@@ -47,11 +50,14 @@ class Occupancy:
         self._taken[start:end] = b"\x01" * (end - start)
 
 
-def non_overlapping(spans: list, n: int) -> list:
-    """Longest first, then earliest; drop anything overlapping a kept span."""
+def non_overlapping(spans: list, n: int, first: Callable[[Any], bool] | None = None) -> list:
+    """Longest first, then earliest; drop anything overlapping a kept span.
+
+    ``first(span)`` true puts a span ahead of every other (it wins its overlaps whatever its length).
+    """
     occ = Occupancy(n)
     kept: list = []
-    for s in sorted(spans, key=lambda s: (s.start - s.end, s.start)):
+    for s in sorted(spans, key=lambda s: (not first(s) if first else False, s.start - s.end, s.start)):
         if occ.free(s.start, s.end):
             occ.take(s.start, s.end)
             kept.append(s)
@@ -79,6 +85,8 @@ class Scopes:
     def __init__(self, text: str, lex: dict[str, Any], triggers: list[Trigger]):
         self._term_starts = [m.start() for m in lex["terminators"].finditer(text)]
         self._break_starts = [m.start() for m in lex["comma_break"].finditer(text)]
+        self._list_items = {m.start() for m in lex["list_item"].finditer(text)}
+        self._list_ends = [m.start() for m in lex["list_end"].finditer(text)]
         ends = [m.end() for m in lex["terminators"].finditer(text)]
         ends += [m.end() for m in lex["backward_stop"].finditer(text)]
         self._clause_ends = sorted(ends)
@@ -88,12 +96,27 @@ class Scopes:
         self._bwd_starts = [t.start for t in self._bwd]
 
     def forward_end(self, pos: int, sent_end: int) -> int:
-        """End of a forward scope that starts at ``pos``."""
+        """End of a forward scope that starts at ``pos``.
+
+        The scope ends at the first terminator or at the first comma that starts a new statement;
+        a comma before a sized list item ("..., large pleural effusion") does not end it when the
+        list closes with "or"/"nor" before the next new statement ("..., or pneumothorax").
+        """
         end = sent_end
-        for starts in (self._term_starts, self._break_starts):
-            i = bisect_left(starts, pos)
-            if i < len(starts) and starts[i] < end:
-                end = starts[i]
+        i = bisect_left(self._term_starts, pos)
+        if i < len(self._term_starts) and self._term_starts[i] < end:
+            end = self._term_starts[i]
+        j = bisect_left(self._break_starts, pos)
+        while j < len(self._break_starts) and self._break_starts[j] < end:
+            b = self._break_starts[j]
+            nxt = self._break_starts[j + 1] if j + 1 < len(self._break_starts) else end
+            k = bisect_right(self._list_ends, b)
+            closes = k < len(self._list_ends) and self._list_ends[k] < min(end, nxt if nxt not in self._list_items
+                                                                          else end)
+            if b in self._list_items and closes:
+                j += 1
+                continue
+            return b
         return end
 
     def clause_start(self, pos: int, sent_start: int) -> int:
@@ -106,9 +129,12 @@ class Scopes:
         i = bisect_left(self._term_starts, a)
         return i < len(self._term_starts) and self._term_starts[i] < b
 
-    def status(self, start: int, head_start: int, head_end: int, sent: tuple[int, int]) -> int:
-        """1, 0 or -1 for a mention whose head is ``[head_start, head_end)`` in sentence ``sent``."""
-        best: tuple[int, int] | None = None  # (distance, status)
+    def status(self, start: int, head_start: int, head_end: int, sent: tuple[int, int]) -> int | None:
+        """1, 0 or -1 for a mention whose head is ``[head_start, head_end)`` in sentence ``sent``.
+
+        None when a "history of" trigger reaches it (the mention speaks of the past).
+        """
+        best: tuple[int, int, int | None] | None = None  # (distance, rank, status)
         # forward: the nearest trigger before the head dominates the farther ones
         i = bisect_right(self._fwd_starts, head_start) - 1
         while i >= 0:
@@ -118,7 +144,7 @@ class Scopes:
             if t.end <= head_end:
                 if head_start >= self.forward_end(t.end, sent[1]):
                     break  # a terminator lies between: farther triggers are cut off too
-                best = (max(0, head_start - t.end), -1 if t.kind == "unc" else 0)
+                best = (max(0, head_start - t.end), *_OUTCOME[t.kind])
                 break
             i -= 1
         # backward: the nearest trigger after the mention
@@ -129,9 +155,9 @@ class Scopes:
                 break
             if head_end <= t.start + 1:
                 if head_start >= self.clause_start(t.start, sent[0]):
-                    cand = (max(0, t.start - head_end), -1 if t.kind == "unc" else 0)
+                    cand = (max(0, t.start - head_end), *_OUTCOME[t.kind])
                     if best is None or cand < best:
                         best = cand
                 break
             j += 1
-        return 1 if best is None else best[1]
+        return 1 if best is None else best[2]

@@ -33,6 +33,9 @@ class Concept:
             without a lobe does not deny consolidation of every lobe).
         negates_findings: findings bases set to 0 (every lobe/side) when the mention is negative
             (e.g. "negative for pneumonia" also denies bronchopneumonia).
+        explains_away: the mention places a finding outside the lung or explains it as something
+            else (a density over the breast, a nodule that is a nipple shadow, a mass of bone); it
+            wins over any mention it overlaps, however long.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Concept:
     family: str | None = None
     located_only: bool = False
     negates_findings: tuple[str, ...] = field(default_factory=tuple)
+    explains_away: bool = False
 
 
 _ALL = (
@@ -52,6 +56,8 @@ _ALL = (
     Concept("opacity", ("Lung Opacity",), family="lobe"),
     Concept("lung_lesion", ("Lung Lesion",), family="lobe"),
     Concept("nodule", ("Lung Lesion",), findings=("nodule",), family="lobe"),
+    # "nodular opacity": a nodule and, being an opacity, a lung opacity
+    Concept("nodular_opacity", ("Lung Lesion",), implies=("Lung Opacity",), findings=("nodule",), family="lobe"),
     Concept("edema", ("Edema",)),
     Concept("consolidation", ("Consolidation",), implies=("Lung Opacity",), findings=("consolidation",), family="lobe"),
     Concept("pneumonia", ("Pneumonia",), findings=("consolidation",), family="lobe",
@@ -70,6 +76,16 @@ _ALL = (
     Concept("fracture", ("Fracture",)),
     Concept("device", ("Support Devices",)),
     Concept("hyperinflation", (), findings=("hyperinflation",)),
+    # words that name no CheXpert observation but would otherwise be read as one: chronic interstitial
+    # markings and bronchial wall thickening (not an opacity, not a pneumonia), granulomas (not a lesion,
+    # not an infection), infections of the past (not a pneumonia now)
+    Concept("interstitial"),
+    Concept("granuloma"),
+    # masses of bone, breast or mediastinum, densities over a rib or the breast, nodules that are nipple
+    # shadows or monitor leads: not a finding of the lung
+    Concept("outside_lung", explains_away=True),
+    Concept("granuloma_opacity", ("Lung Opacity",), family="lobe"),
+    Concept("history"),
     # "the lungs are clear": no parenchymal abnormality (only ever negative; positives elsewhere win)
     Concept("lungs_clear", ("Lung Opacity", "Consolidation", "Pneumonia", "Edema"), family="lobe",
             findings=("consolidation",), negates_findings=("bronchopneumonia", "ground_glass")),

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from medmllm.evaluation.labeler_scope import Scopes, non_overlapping
+from medmllm.evaluation.labeler.scope import Scopes, non_overlapping
 from medmllm.findings import LOBE_SIDE, LOBES, SIDES
 
 _LEVEL_LOBE = {("right", "upper"): "RUL", ("right", "middle"): "RML", ("right", "mid"): "RML",

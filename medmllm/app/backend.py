@@ -1,7 +1,9 @@
 """What the report app asks of a model: a request, a streaming backend, and the result documents.
 
-:class:`ReportBackend` is the one interface the UI talks to; :class:`PredictorBackend` implements it
-with :class:`medmllm.inference.Predictor` (any export folder). The UI never imports torch itself.
+:class:`ReportBackend` is the one interface the UI talks to; :class:`PredictorBackend` adapts
+:class:`medmllm.inference.Predictor` (any export folder) to it. A request is worded as the export's
+training data worded it (its recorded prompts, :mod:`medmllm.data.prompts`), exactly as
+``medmllm generate`` words it. The UI never imports torch itself.
 """
 
 from __future__ import annotations
@@ -32,12 +34,18 @@ class GenerationSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from medmllm.inference.settings import check_generation
+
+        check_generation(self.generation())  # a ValueError naming the setting
         if not 1 <= int(self.max_new_tokens) <= 4096:
             raise ValueError(f"max_new_tokens must be in [1, 4096], got {self.max_new_tokens}")
         if not 0.0 <= float(self.temperature) <= 5.0:
             raise ValueError(f"temperature must be in [0, 5], got {self.temperature}")
-        if not 0.0 < float(self.top_p) <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    def generation(self) -> dict[str, Any]:
+        """The settings for :meth:`medmllm.inference.Predictor.stream` (greedy at temperature 0)."""
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p,
+                "seed": self.seed}
 
 
 @dataclass
@@ -61,6 +69,15 @@ class ReportRequest:
     @property
     def task(self) -> str:
         return "question" if self.question else "report"
+
+    def modalities(self) -> list[str]:
+        """The image slots the request fills."""
+        return [m for m, src in (("xray", self.xray_source), ("ct", self.ct_source)) if src]
+
+    def as_input(self) -> dict[str, Any]:
+        """The request as :class:`medmllm.inference.Predictor` takes it (the prompt is worded there)."""
+        return {"xray": self.xray_source, "ct": self.ct_source, "prompt": self.question, "context": self.context,
+                "language": self.language if self.language in LANGUAGES else "en"}
 
 
 @runtime_checkable
@@ -118,7 +135,7 @@ def format_context(age_months: int | None, sex: str | None, outpatient: str | No
 
     Returns None when every field is empty.
     """
-    from medmllm.data.synthetic.clinical_text import age_text
+    from medmllm.data.text import age_text
 
     lang = language if language in _RECORD else "en"
     w = _RECORD[lang]
@@ -140,15 +157,19 @@ def format_context(age_months: int | None, sex: str | None, outpatient: str | No
     return "\n".join(lines) or None
 
 
-def build_prompt(request: "ReportRequest") -> str:
-    """The user turn's text after the image placeholders, worded as in the training conversations."""
-    from medmllm.data.synthetic.tasks import PROMPTS
+def build_prompt(request: "ReportRequest", prompts: Any = None) -> str:
+    """The user turn's text after the image placeholders, worded as the export's training data.
 
-    lang = request.language if request.language in PROMPTS else "en"
-    p = PROMPTS[lang]
-    source = "both" if request.xray_source and request.ct_source else ("ct" if request.ct_source else "xray")
-    ask = request.question or p[source][0]
-    return (p["context"].format(record=request.context) if request.context else "") + ask
+    Args:
+        request: the request.
+        prompts: the export's recorded prompts (a ``PromptBook`` or the ``prompts`` mapping; None: the
+            documented defaults, the wording of the synthetic training cases).
+    """
+    from medmllm.data.prompts import PromptBook
+
+    book = prompts if isinstance(prompts, PromptBook) else PromptBook(prompts)
+    lang = request.language if request.language in LANGUAGES else "en"
+    return book.text(request.modalities(), request.question, request.context, language=lang)
 
 
 def result_documents(request: ReportRequest, text: str, labels: dict | None, model: str,
@@ -178,23 +199,15 @@ def result_documents(request: ReportRequest, text: str, labels: dict | None, mod
 
 
 class PredictorBackend:
-    """:class:`ReportBackend` over a medmllm export folder, through ``medmllm.inference.Predictor``."""
+    """:class:`ReportBackend` over a medmllm export folder: the one ``medmllm.inference.Predictor``."""
 
     def __init__(self, checkpoint: str | os.PathLike):
         from medmllm.inference import Predictor
 
         self.checkpoint = os.fspath(checkpoint)
         self.predictor = Predictor.from_pretrained(self.checkpoint)
-        self.name = os.path.basename(os.path.normpath(self.checkpoint)) or "model"
-        self.modalities = frozenset(self.predictor.pipelines)
+        self.name = self.predictor.name
+        self.modalities = self.predictor.modalities
 
     def stream(self, request: ReportRequest) -> Iterator[str]:
-        import torch
-
-        s = request.settings
-        item = {"xray": request.xray_source, "ct": request.ct_source, "prompt": build_prompt(request)}
-        gen: dict[str, Any] = {"max_new_tokens": s.max_new_tokens}
-        if s.temperature > 0:  # greedy otherwise: the same defaults as `medmllm generate`
-            torch.manual_seed(s.seed)
-            gen.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
-        yield from self.predictor.stream(item, **gen)
+        yield from self.predictor.stream(request.as_input(), **request.settings.generation())
