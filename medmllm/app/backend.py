@@ -52,15 +52,17 @@ class GenerationSettings:
 class ReportRequest:
     """One generation request: images, clinical context, the task.
 
-    ``xray``/``ct`` are the loaded ``MedicalImage`` (validated, for metadata); ``xray_source``/
-    ``ct_source`` are what ``medmllm.inference`` reads: a path, or ``{"path": [files]}`` for a CT
-    uploaded as several DICOM files.
+    ``xray``/``ct``/``video`` are the loaded ``MedicalImage`` (validated, for metadata);
+    ``xray_source``/``ct_source``/``video_source`` are what ``medmllm.inference`` reads: a path, or
+    ``{"path": [files]}`` for a CT uploaded as several DICOM files.
     """
 
     xray: Any = None
     ct: Any = None
     xray_source: Any = None
     ct_source: Any = None
+    video: Any = None
+    video_source: Any = None
     context: str | None = None
     question: str | None = None  # None: write the report
     language: str = "en"
@@ -72,11 +74,13 @@ class ReportRequest:
 
     def modalities(self) -> list[str]:
         """The image slots the request fills."""
-        return [m for m, src in (("xray", self.xray_source), ("ct", self.ct_source)) if src]
+        return [m for m, src in (("xray", self.xray_source), ("ct", self.ct_source), ("video", self.video_source))
+                if src]
 
     def as_input(self) -> dict[str, Any]:
         """The request as :class:`medmllm.inference.Predictor` takes it (the prompt is worded there)."""
-        return {"xray": self.xray_source, "ct": self.ct_source, "prompt": self.question, "context": self.context,
+        return {"xray": self.xray_source, "ct": self.ct_source, "video": self.video_source, "prompt": self.question,
+                "context": self.context,
                 "language": self.language if self.language in LANGUAGES else "en"}
 
 

@@ -1,5 +1,6 @@
-"""The medmllm report app (Gradio 6 Blocks): upload a chest X-ray and/or CT, add clinical context,
-stream a report, see the findings the labeler reads in it, download TXT and JSON.
+"""The medmllm report app (Gradio 6 Blocks): upload a chest X-ray and/or CT (and a cine / video clip for a
+model with a video slot: its frames behind a slider), add clinical context, stream a report, see the
+findings the labeler reads in it, download TXT and JSON.
 
 Start it with ``medmllm app`` (any export folder with ``--checkpoint``). In Python::
 
@@ -29,8 +30,8 @@ from medmllm.app.backend import (DISCLAIMER, LANGUAGES, GenerationSettings, Repo
                           parse_age, result_documents)
 from medmllm.app.examples import ExampleCase
 from medmllm.app.highlight import highlight_findings, label_text
-from medmllm.app.uploads import DEFAULT_MAX_UPLOAD_MB, UploadError, load_ct, load_xray, strip_dirs
-from medmllm.app.viewer import PLANES, WINDOWS, plane_size, render_ct, render_xray, safe_metadata
+from medmllm.app.uploads import DEFAULT_MAX_UPLOAD_MB, UploadError, load_clip, load_ct, load_xray, strip_dirs
+from medmllm.app.viewer import PLANES, WINDOWS, plane_size, render_ct, render_frame, render_xray, safe_metadata
 from medmllm.errors import InputError
 
 log = logging.getLogger("medmllm.app")
@@ -126,6 +127,33 @@ class ReportApp:
         return (view, gr.Slider(minimum=0, maximum=max(n - 1, 1), value=idx, step=1, interactive=n > 1), meta,
                 _flagged(img))
 
+    def view_video(self, video_file: Any) -> tuple:
+        """The middle frame of an uploaded clip, the frame slider, its facts, and the burned-in warning."""
+        paths = _paths(video_file)
+        off = gr.Slider(minimum=0, maximum=1, value=0, interactive=False)
+        if not paths:
+            return None, off, {}, ""
+        try:
+            img = load_clip(paths[0], self.max_bytes)
+        except UploadError as e:
+            log.info("clip upload rejected")
+            return None, off, {}, _error(str(e))
+        n = img.array.shape[0]
+        meta = safe_metadata(img.meta, kind=img.kind, source_format=img.source_format,
+                             shape=img.array.shape, spacing=img.spacing)
+        return (render_frame(img.array, n // 2), gr.Slider(minimum=0, maximum=max(n - 1, 1), value=n // 2, step=1,
+                                                            interactive=n > 1), meta, _flagged(img))
+
+    def show_frame(self, video_file: Any, index: float) -> Any:
+        paths = _paths(video_file)
+        if not paths:
+            return None
+        try:
+            img = load_clip(paths[0], self.max_bytes)
+        except UploadError:
+            return None
+        return render_frame(img.array, int(index or 0))
+
     def reslice(self, ct_files: Any, plane: str, window: str, index: float) -> Any:
         paths = _paths(ct_files)
         if not paths:
@@ -138,16 +166,17 @@ class ReportApp:
 
     # ---- generation ---------------------------------------------------------------------
     def _request(self, xray_file, ct_files, age, sex, outpatient, inpatient, task, question, language,
-                 max_new_tokens, temperature, top_p, seed) -> tuple[ReportRequest, dict, str]:
+                 max_new_tokens, temperature, top_p, seed, video_file=None) -> tuple[ReportRequest, dict, str]:
         language = language if language in LANGUAGES else "en"
-        xray_paths, ct_paths = _paths(xray_file), _paths(ct_files)
+        xray_paths, ct_paths, video_paths = _paths(xray_file), _paths(ct_files), _paths(video_file)
         question = (question or "").strip() if task == "question" else ""
         if task == "question" and not question:
             raise UploadError("question", "type a question, or choose 'Write the report'")
-        if not xray_paths and not ct_paths:
-            raise UploadError("images", "upload a chest X-ray or CT (or click an example) first")
+        if not xray_paths and not ct_paths and not video_paths:
+            raise UploadError("images", "upload a chest X-ray, CT or clip (or click an example) first")
         xray = load_xray(xray_paths[0], self.max_bytes) if xray_paths else None
         ct = load_ct(ct_paths, self.max_bytes) if ct_paths else None
+        video = load_clip(video_paths[0], self.max_bytes) if video_paths else None
         try:
             settings = GenerationSettings(int(max_new_tokens), float(temperature), float(top_p), int(seed or 0))
         except (TypeError, ValueError) as e:
@@ -159,11 +188,12 @@ class ReportApp:
         context = format_context(age_months, sex or None, outpatient, inpatient, language)
         images = {name: safe_metadata(im.meta, kind=im.kind, source_format=im.source_format,
                                       shape=im.array.shape, spacing=im.spacing)
-                  for name, im in (("xray", xray), ("ct", ct)) if im is not None}
+                  for name, im in (("xray", xray), ("ct", ct), ("video", video)) if im is not None}
         readable = getattr(self.backend, "modalities", frozenset(("xray", "ct")))
-        names = {"xray": "X-ray", "ct": "CT"}
-        unused = [m for m, given in (("xray", xray_paths), ("ct", ct_paths)) if given and m not in readable]
-        if unused and len(unused) == bool(xray_paths) + bool(ct_paths):
+        names = {"xray": "X-ray", "ct": "CT", "video": "clip"}
+        unused = [m for m, given in (("xray", xray_paths), ("ct", ct_paths), ("video", video_paths))
+                  if given and m not in readable]
+        if unused and len(unused) == bool(xray_paths) + bool(ct_paths) + bool(video_paths):
             only = " and ".join(names[m] for m in sorted(readable)) or "no images"
             raise UploadError("model", f"this model reads {only} only; the {names[unused[0]]} cannot be used")
         note = " ".join(f"(The {names[m]} is shown but not used: this model reads no {names[m]}.)" for m in unused)
@@ -171,9 +201,12 @@ class ReportApp:
             xray, xray_paths = None, []
         if "ct" in unused:
             ct, ct_paths = None, []
+        if "video" in unused:
+            video, video_paths = None, []
         ct_source = None if not ct_paths else ct_paths[0] if len(ct_paths) == 1 else {"path": ct_paths}
         return ReportRequest(xray=xray, ct=ct, xray_source=xray_paths[0] if xray_paths else None,
-                             ct_source=ct_source, context=context, question=question or None,
+                             ct_source=ct_source, video=video, video_source=video_paths[0] if video_paths else None,
+                             context=context, question=question or None,
                              language=language, settings=settings), images, note
 
     def _save(self, txt: str, doc: dict) -> tuple[str, str]:
@@ -191,18 +224,19 @@ class ReportApp:
                 shutil.rmtree(d, ignore_errors=True)
 
     def generate(self, xray_file, ct_files, age, sex, outpatient, inpatient, task, question, language,
-                 max_new_tokens, temperature, top_p, seed):
+                 max_new_tokens, temperature, top_p, seed, video_file=None):
         """Stream ``(status, report, findings, txt, json)`` updates for one request."""
         off = gr.DownloadButton(value=None, interactive=False)
         try:
             request, images, note = self._request(xray_file, ct_files, age, sex, outpatient, inpatient, task,
-                                            question, language, max_new_tokens, temperature, top_p, seed)
+                                            question, language, max_new_tokens, temperature, top_p, seed,
+                                            video_file)
         except UploadError as e:
             log.info("request rejected: %s", type(e).__name__)
             yield _error(str(e)), "", [], off, off
             return
-        log.info("generate: task=%s lang=%s xray=%s ct=%s", request.task, request.language,
-                 request.xray is not None, request.ct is not None)
+        log.info("generate: task=%s lang=%s xray=%s ct=%s clip=%s", request.task, request.language,
+                 request.xray is not None, request.ct is not None, request.video is not None)
         yield f"Generating… {note}".strip(), "", [], off, off
         t0 = last = time.perf_counter()
         text, pieces, shown = "", 0, ""
@@ -248,6 +282,8 @@ class ReportApp:
                     xray = gr.File(label="Chest X-ray (DICOM, PNG, JPEG)", file_count="single", elem_id="xray")
                     ct = gr.File(label="Chest CT (NIfTI, zip of a DICOM series, or DICOM files)",
                                  file_count="multiple", elem_id="ct")
+                    video = gr.File(label="Cine or video (multi-frame DICOM: US, XA, RF, ES; MP4, WebM, AVI)",
+                                    file_count="single", elem_id="video")
                     with gr.Accordion("Clinical context", open=True):
                         with gr.Row():
                             age = gr.Textbox(label="Age", placeholder="4.5 (years), 3 y 2 m, 38 months",
@@ -281,6 +317,12 @@ class ReportApp:
                         index = gr.Slider(0, 1, value=0, step=1, label="Slice", interactive=False)
                         ct_meta = gr.JSON(label="Image facts (no patient identifiers)", max_height=260,
                                           show_indices=False, elem_id="ct-meta")
+                    with gr.Tab("Clip"):
+                        video_view = gr.Image(label="Clip", interactive=False, elem_id="video-view", type="numpy",
+                                              format="png", height=420)
+                        frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="frame")
+                        video_meta = gr.JSON(label="Clip facts (no patient identifiers)", max_height=260,
+                                             show_indices=False, elem_id="video-meta")
                 with gr.Column(scale=1):
                     status = gr.Markdown(elem_id="status")
                     report = gr.Textbox(label="Report", lines=14, max_lines=40, interactive=False,
@@ -298,13 +340,17 @@ class ReportApp:
                     example_labels=[e.label for e in self.examples], label="Example cases (synthetic)",
                 )
             clear.add([xray, ct, age, outpatient, inpatient, question, report, findings, status,
-                       xray_view, xray_meta, ct_view, ct_meta])
+                       xray_view, xray_meta, ct_view, ct_meta, video, video_view, video_meta])
 
             task.change(lambda t: gr.Textbox(visible=t == "question"), task, question, api_visibility="private")
             xray.change(self.view_xray, xray, [xray_view, xray_meta, status], api_name="view_xray",
                         concurrency_limit=4, show_progress="minimal")
             ct.change(self.view_ct, [ct, plane, window], [ct_view, index, ct_meta, status], api_name="view_ct",
                       concurrency_limit=4, show_progress="minimal")
+            video.change(self.view_video, video, [video_view, frame, video_meta, status], api_name="view_video",
+                         concurrency_limit=4, show_progress="minimal")
+            frame.input(self.show_frame, [video, frame], video_view, api_visibility="private", concurrency_limit=4,
+                        show_progress="hidden", trigger_mode="always_last")
             plane.change(self.view_ct, [ct, plane, window], [ct_view, index, ct_meta, status],
                          api_visibility="private", concurrency_limit=4)
             for trigger in (window.change, index.input):  # input: user moves only, not our own updates
@@ -312,7 +358,7 @@ class ReportApp:
                         concurrency_limit=4, show_progress="hidden", trigger_mode="always_last")
             run.click(self.generate,
                       [xray, ct, age, sex, outpatient, inpatient, task, question, language,
-                       max_new, temperature, top_p, seed],
+                       max_new, temperature, top_p, seed, video],
                       [status, report, findings, dl_txt, dl_json],
                       api_name="generate", concurrency_limit=self.concurrency, concurrency_id="model")
         blocks.queue(max_size=self.queue_size, default_concurrency_limit=self.concurrency)

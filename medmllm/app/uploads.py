@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_UPLOAD_MB = 512
 MAX_ZIP_MEMBERS = 4096
 MAX_CT_FILES = 2048
+MAX_VIEW_FRAMES = 64  # frames of an uploaded clip kept for the viewer (evenly spaced)
 _CACHE_SIZE = 6
 
 
@@ -136,10 +137,12 @@ def strip_dirs(text: str) -> str:
     return _DIRS.sub("", text)
 
 
-def _load(paths: list[str], name: str, max_bytes: int) -> Any:
-    from medmllm.io import load_image
+def _load(paths: list[str], name: str, max_bytes: int, clip: bool = False) -> Any:
+    from medmllm.io import load_image, load_video
 
     try:
+        if clip:
+            return load_video(paths[0], num_frames=MAX_VIEW_FRAMES, max_bytes=max_bytes)
         return load_image(paths[0] if len(paths) == 1 else paths, max_bytes=max_bytes)
     except InputError as e:
         problem = getattr(e, "problem", None) or str(e)
@@ -182,6 +185,25 @@ def load_xray(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_UPLOAD_MB * 
             raise UploadError(name, "this is a CT image; upload it in the CT box")
         if img.kind not in ("xray", "image"):
             raise UploadError(name, f"expected an X-ray image, got kind '{img.kind}'")
+        _cache.put(key, img)
+    return img
+
+
+def load_clip(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20) -> Any:
+    """Load an uploaded clip (cine DICOM, MP4 / WebM / AVI) for the viewer: at most :data:`MAX_VIEW_FRAMES`
+    evenly spaced frames (a shorter clip: every frame once). The model reads the file itself, with its
+    own frame sampling."""
+    import numpy as np
+
+    path = os.fspath(path)
+    name = display_name(path)
+    check_sizes([path], max_bytes)
+    key = _cache.key([path], "video")
+    img = _cache.get(key)
+    if img is None:
+        img = _load([path], name, max_bytes, clip=True)
+        picked = np.unique(np.asarray(img.meta["frame_indices"]), return_index=True)[1]  # drop repeated frames
+        img.array = img.array[np.sort(picked)]
         _cache.put(key, img)
     return img
 

@@ -73,6 +73,12 @@ def render_xray(image: np.ndarray, max_side: int = MAX_DISPLAY, min_side: int = 
     return _fit(img, 1.0, 1.0, max_side, min_side)
 
 
+def render_frame(clip: np.ndarray, index: int, max_side: int = MAX_DISPLAY, min_side: int = MIN_DISPLAY) -> np.ndarray:
+    """Frame ``index`` (clamped) of a clip ``(T, H, W, C)`` in [0, 1] as uint8, sized like an X-ray."""
+    frame = clip[int(min(max(index, 0), clip.shape[0] - 1))]
+    return render_xray(frame[..., 0] if frame.shape[-1] == 1 else frame, max_side, min_side)
+
+
 def plane_size(shape: Sequence[int], plane: str) -> int:
     """Number of slices of a ``(D, H, W)`` volume in a plane (axial: D, coronal: H, sagittal: W)."""
     if plane not in PLANES:
