@@ -173,7 +173,7 @@ class ReportApp:
         if task == "question" and not question:
             raise UploadError("question", "type a question, or choose 'Write the report'")
         if not xray_paths and not ct_paths and not video_paths:
-            raise UploadError("images", "upload a chest X-ray, CT or clip (or click an example) first")
+            raise UploadError("images", "upload a chest X-ray or CT (or a clip, or click an example) first")
         xray = load_xray(xray_paths[0], self.max_bytes) if xray_paths else None
         ct = load_ct(ct_paths, self.max_bytes) if ct_paths else None
         video = load_clip(video_paths[0], self.max_bytes) if video_paths else None
