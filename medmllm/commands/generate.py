@@ -117,7 +117,8 @@ def run(args):
     check_files(args.ct or [], "--ct")
     check_files(args.video or [], "--video")
     predictor = Predictor.from_pretrained(args.checkpoint, device=args.device)
-    item = {"xray": args.xray, "ct": args.ct, "video": args.video, "series": args.series, "prompt": args.prompt, "context": args.context,
+    item = {"xray": args.xray, "ct": args.ct, "video": args.video, "series": args.series, "prompt": args.prompt,
+            "context": args.context,
             "language": args.lang}
     text = predictor.generate([item], **gen)[0]
     if args.json:

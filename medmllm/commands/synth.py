@@ -114,7 +114,8 @@ def _cine(args) -> int:
     from medmllm.errors import InputError
 
     if args.preview or not args.out:
-        raise InputError(None, "--cine writes cases to --out DIR (no --preview; `medmllm inspect RUN --preview` shows one)")
+        raise InputError(None, "--cine writes cases to --out DIR (no --preview; `medmllm inspect RUN --preview` "
+                               "shows one)")
     if args.layout != "manifest":
         raise InputError(None, "--cine writes a manifest; --layout hospital does not apply")
     summary = generate_cine(args.out, args.cases, args.seed, frames=args.cine_frames, size=args.cine_size,

@@ -43,8 +43,9 @@ def nifti_version(head: bytes) -> int | None:
 
 def is_video(head: bytes) -> bool:
     """Whether ``head`` starts a video container: ISO-BMFF/QuickTime, Matroska/WebM, AVI, MPEG-PS or MPEG-TS."""
+    mpeg_ts = len(head) > 376 and head[0] == head[188] == head[376] == 0x47  # sync byte every 188 bytes
     return (head[4:8] in _MP4_BOXES or head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
-            or head[:4] == b"\x00\x00\x01\xba" or (len(head) > 376 and head[0] == head[188] == head[376] == 0x47))
+            or head[:4] == b"\x00\x00\x01\xba" or mpeg_ts)
 
 
 def sniff(path: str | os.PathLike) -> str:

@@ -326,7 +326,8 @@ def image_kind(path: Path, ds, kind: str | None) -> str:
         return "ct"
     two_d = modality in XRAY_MODALITIES or sop.startswith(SECONDARY_CAPTURE_PREFIX) or \
         sop.startswith("1.2.840.10008.5.1.4.1.1.1")
-    if sop in CINE_SOP_CLASSES or ((modality in CINE_MODALITIES or two_d) and positive_int(path, ds, "NumberOfFrames", 1) > 1):
+    multi = positive_int(path, ds, "NumberOfFrames", 1) > 1
+    if sop in CINE_SOP_CLASSES or ((modality in CINE_MODALITIES or two_d) and multi):
         return "video"
     if two_d or modality in CINE_MODALITIES:
         return "xray"

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from medmllm.files import atomic_write_with
-from medmllm.io.writers import _apply_patient, _digest, _new_dataset, _uid
+from medmllm.io.writers import _digest, _single_instance
 
 # Modality -> storage class of its clips.
 CINE_SOP_CLASSES = {
@@ -60,16 +60,7 @@ def write_cine_dicom(frames01: np.ndarray, path: str | os.PathLike, *, modality:
     pixels = _frames_uint8(frames01)
     n = pixels.shape[0]
     key = [_digest(pixels), modality, frame_time_ms, timing, description, sorted((patient or {}).items())]
-    ds = _new_dataset(CINE_SOP_CLASSES[modality], _uid("instance", *key))
-    _apply_patient(ds, patient)
-    ds.Modality = modality
-    ds.ImageType = ["ORIGINAL", "PRIMARY"]
-    ds.StudyInstanceUID = _uid("study", *key)
-    ds.SeriesInstanceUID = _uid("series", *key)
-    ds.StudyID = "1"
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.SeriesDescription = description
+    ds = _single_instance(CINE_SOP_CLASSES[modality], key, modality, patient, description)
     if pixel_spacing is not None:
         ds.PixelSpacing = [float(s) for s in pixel_spacing]
     if burned_in is not None:

@@ -82,6 +82,21 @@ def _new_dataset(sop_class: str, sop_uid: str):
     return ds
 
 
+def _single_instance(sop_class: str, key: list, modality: str, patient: dict | None, description: str):
+    """A data set for a one-file study: UIDs from ``key``, patient, modality, series description."""
+    ds = _new_dataset(sop_class, _uid("instance", *key))
+    _apply_patient(ds, patient)
+    ds.Modality = modality
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.StudyInstanceUID = _uid("study", *key)
+    ds.SeriesInstanceUID = _uid("series", *key)
+    ds.StudyID = "1"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.SeriesDescription = description
+    return ds
+
+
 def _per_slice(value: float | Sequence[float], n: int, name: str) -> list[float]:
     if np.ndim(value) == 0:
         return [float(value)] * n
@@ -226,16 +241,7 @@ def write_xray_dicom(
     pixels = stored.astype(np.uint16)
     sop_class = ComputedRadiographyImageStorage if modality == "CR" else DigitalXRayImageStorageForPresentation
     key = [_digest(pixels), photometric, modality, view, sorted((patient or {}).items())]
-    ds = _new_dataset(sop_class, _uid("instance", *key))
-    _apply_patient(ds, patient)
-    ds.Modality = modality
-    ds.ImageType = ["ORIGINAL", "PRIMARY"]
-    ds.StudyInstanceUID = _uid("study", *key)
-    ds.SeriesInstanceUID = _uid("series", *key)
-    ds.StudyID = "1"
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.SeriesDescription = f"CHEST {view}"
+    ds = _single_instance(sop_class, key, modality, patient, f"CHEST {view}")
     ds.ViewPosition = view
     ds.PatientOrientation = ["L", "F"]
     if modality == "DX":

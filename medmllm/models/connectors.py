@@ -200,7 +200,7 @@ class TemporalAttention(Connector):
         seq = cells.permute(0, 3, 4, 2, 1).reshape(n * s * s, t, d)  # (N*s*s, T, D): one sequence per cell
         seq = self.inp(seq)
         if self.motion is not None:
-            delta = torch.cat([torch.zeros_like(seq[:, :1]), seq[:, 1:] - seq[:, :-1]], 1)  # change since the last frame
+            delta = torch.cat([torch.zeros_like(seq[:, :1]), seq[:, 1:] - seq[:, :-1]], 1)  # since the last frame
             seq = seq + self.motion(delta)
         seq = self.temporal(seq + self.time_embed[:t])  # attention across time
         pooled = F.adaptive_avg_pool1d(seq.transpose(1, 2), self.time_tokens)  # (N*s*s, D', time_tokens)

@@ -99,7 +99,8 @@ def _rows():
     for k, (dur, task, domain, answer, pred) in enumerate([
             ("short", "Counting Problem", "Knowledge", "A", "A"), ("short", "Counting Problem", "Knowledge", "B", "C"),
             ("medium", "OCR Problems", "Sports Competition", "C", "C"), ("long", "OCR Problems", "Knowledge", "D", "D"),
-            ("long", "OCR Problems", "Knowledge", "A", "I cannot tell what happens in this video from the frames given")]):
+            ("long", "OCR Problems", "Knowledge", "A",
+             "I cannot tell what happens in this video from the frames given")]):
         rows.append({"question_id": f"q{k}", "video_id": f"v{k // 2}", "duration": dur, "domain": domain,
                      "sub_category": "x", "task_type": task, "answer": answer, "prediction": pred})
     return rows

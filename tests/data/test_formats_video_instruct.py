@@ -66,7 +66,8 @@ def test_vcg_plus_and_sharegemini_conversations(cli, tmp_path, videos):
          "conversations": [{"from": "human", "value": "<image>\nDescribe the video in detail."},
                            {"from": "gpt", "value": "A drone shot over a river at dawn."}]}])
     _, (rec,) = _prepare(cli, "sharegemini", gemini, videos, tmp_path / "g.jsonl")
-    assert rec["messages"][0]["content"] == "<video>\nDescribe the video in detail." and rec["meta"]["source"] == "sharegemini"
+    assert rec["messages"][0]["content"] == "<video>\nDescribe the video in detail."
+    assert rec["meta"]["source"] == "sharegemini"
 
 
 def test_sharegpt4video_keyframe_captions_jsonl(cli, tmp_path, videos):

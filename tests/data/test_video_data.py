@@ -73,7 +73,8 @@ def test_records_with_video_validate_load_and_collate(tmp_path, three_slot_token
     assert batch["image_sample_index"]["video"].tolist() == [0, 1]
     assert int((batch["input_ids"] == model.placeholder_ids["video"]).sum()) == 2 * model.num_image_tokens(
         "video", (1, 8, 32, 32))
-    out = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels", "pixel_values", "image_sample_index")})
+    keys = ("input_ids", "attention_mask", "labels", "pixel_values", "image_sample_index")
+    out = model(**{k: batch[k] for k in keys})
     assert torch.isfinite(out.loss)
 
 

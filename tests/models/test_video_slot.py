@@ -72,7 +72,7 @@ def test_video_interleaves_with_xray_and_ct_in_one_sample(three_slot_model):
                 {"video": [torch.randn(VIDEO_SHAPE), torch.randn(VIDEO_SHAPE)]})]
     batch = make_batch(m, samples)
     ids = batch["input_ids"]
-    assert int((ids == m.placeholder_ids["video"]).sum(1)[0]) == 8 and int((ids == m.placeholder_ids["video"]).sum(1)[1]) == 16
+    assert (ids == m.placeholder_ids["video"]).sum(1).tolist() == [8, 16]
     with torch.no_grad():
         emb = m.embed(ids, batch["pixel_values"], batch["image_sample_index"])
         v = m.connectors["video"](m.encoders["video"](batch["pixel_values"]["video"]), (8, 4, 4))  # (3, 8, D)

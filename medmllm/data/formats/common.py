@@ -17,7 +17,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from medmllm.data.schema import PLACEHOLDERS, SPLITS, resolve_image_path
 from medmllm.errors import InputError
@@ -113,6 +113,18 @@ def read_json_or_jsonl(path: str | os.PathLike) -> list[Any]:
     if not items:
         raise InputError(p, "no samples (expected a JSON array or JSONL)")
     return items
+
+
+def json_samples(src: Path, conv: Conversion) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(number, sample)`` of each JSON object of a JSON array or JSONL file; anything else is skipped and counted."""
+    items = read_json_or_jsonl(src)
+    if not isinstance(items, list):
+        raise InputError(src, f"expected a JSON array of samples, got {type(items).__name__}")
+    for n, item in enumerate(items, start=1):
+        if isinstance(item, dict):
+            yield n, item
+        else:
+            conv.skip("sample is not a JSON object", f"#{n}")
 
 
 def image_problem(root: Path, rel: str, check: bool) -> str | None:

@@ -13,9 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from medmllm.data.formats.common import XRAY, Conversion, images_ok, read_json_or_jsonl, unique_ids
+from medmllm.data.formats.common import XRAY, Conversion, images_ok, json_samples, unique_ids
 from medmllm.data.schema import new_record
-from medmllm.errors import InputError
 from medmllm.registry import FORMATS
 
 ROLE_MAP = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -99,13 +98,7 @@ def convert_llava(src: str | Path, *, images: str | Path | None = None, split: s
     src = Path(src)
     root = Path(images) if images is not None else src.parent
     conv = Conversion(image_root=root)
-    items = read_json_or_jsonl(src)
-    if not isinstance(items, list):
-        raise InputError(src, f"expected a JSON array of samples, got {type(items).__name__}")
-    for n, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            conv.skip("sample is not a JSON object", f"#{n}")
-            continue
+    for n, item in json_samples(src, conv):
         sid = item.get("id")
         if sid is None or isinstance(sid, (dict, list, bool)) or str(sid) == "":
             conv.skip("missing id", f"#{n}")

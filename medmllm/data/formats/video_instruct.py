@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medmllm.data.formats.common import Conversion, image_problem, read_json_or_jsonl, unique_ids
+from medmllm.data.formats.common import Conversion, image_problem, json_samples, unique_ids
 from medmllm.data.formats.llava import llava_messages, place_placeholders
 from medmllm.data.schema import PLACEHOLDERS, new_record
 from medmllm.errors import InputError
@@ -95,13 +95,7 @@ def convert_video_instructions(src: str | Path, *, source: str, videos: str | Pa
     if videos is not None and not root.is_dir():
         raise InputError(root, "videos folder not found")
     conv = Conversion(image_root=root)
-    items = read_json_or_jsonl(src)
-    if not isinstance(items, list):
-        raise InputError(src, f"expected a JSON array of samples, got {type(items).__name__}")
-    for n, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            conv.skip("sample is not a JSON object", f"#{n}")
-            continue
+    for n, item in json_samples(src, conv):
         sid = item.get("id", item.get("video_id"))
         sid = f"{source}-{n}" if sid is None or isinstance(sid, (dict, list, bool)) or str(sid) == "" else str(sid)
         messages, why = _sample(item)

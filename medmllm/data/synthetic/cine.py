@@ -81,12 +81,14 @@ def cine_records(seed: int, index: int, out: Path, *, frames: int, size: int) ->
         write_cine_dicom(run[order], out / rel / "run-shuffled.dcm", **kw)
         variants.append(("shuffled-frames", "run-shuffled.dcm"))
     meta = {"source": "medmllm-synth-cine", "seed": seed, "case": case,
-            "finding": "retrograde_flow" if retrograde else "normal", "direction": "retrograde" if retrograde else "antegrade"}
+            "finding": "retrograde_flow" if retrograde else "normal",
+            "direction": "retrograde" if retrograde else "antegrade"}
     records = []
     for variant, name in variants:
         image = [{"modality": "video", "path": f"{rel.as_posix()}/{name}", "format": "dicom"}]
         suffix = f"-{variant}" if variant else ""
-        for task, prompt, answer in (("vqa", QUESTION, ANSWERS[retrograde]), ("report", REPORT_PROMPT, REPORTS[retrograde])):
+        for task, prompt, answer in (("vqa", QUESTION, ANSWERS[retrograde]),
+                                     ("report", REPORT_PROMPT, REPORTS[retrograde])):
             records.append(new_record(
                 id=f"{case}-{task}{suffix}", patient_id=patient["id"], split=split, task=task, images=image,
                 messages=[{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],

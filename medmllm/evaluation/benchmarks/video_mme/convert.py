@@ -58,7 +58,8 @@ def _rows(path: Path) -> list[Any]:
     else:
         items = read_json_or_jsonl(path)
     if not isinstance(items, list):
-        raise InputError(path, f"expected a list of questions (or of videos with 'questions'), got {type(items).__name__}")
+        raise InputError(path, "expected a list of questions (or of videos with 'questions'), got "
+                               f"{type(items).__name__}")
     rows = []
     for item in items:
         if isinstance(item, dict) and isinstance(item.get("questions"), list):
@@ -139,7 +140,8 @@ def convert_video_mme(src: str | Path, *, videos: str | Path | None = None, subt
             conv.skip(f"duration is not one of {', '.join(DURATIONS)}", qid)
         else:
             vid = str(vid)
-            video = next((vdir / f"{vid}{e}" for e in VIDEO_EXTS if (vdir / f"{vid}{e}").is_file()), vdir / f"{vid}.mp4")
+            found = [vdir / f"{vid}{e}" for e in VIDEO_EXTS if (vdir / f"{vid}{e}").is_file()]
+            video = found[0] if found else vdir / f"{vid}.mp4"
             rel = os.path.relpath(video.resolve(), root)
             if not images_ok(conv, root, [Path(rel).as_posix()], qid, check_images):
                 continue
