@@ -57,7 +57,7 @@ class _ANLS(Benchmark):
 
     def row_from_record(self, record: dict[str, Any]) -> dict[str, Any]:
         meta = record.get("meta") or {}
-        return {"question_id": meta.get("question_id"), "answers": meta.get("answers"),
+        return {"question_id": meta.get("question_id"), "answers": meta.get("answers"), "answer": record.get("answer"),
                 "answer_type": meta.get("answer_type"), "question_types": meta.get("question_types")}
 
     def check_row(self, row: dict[str, Any]) -> str | None:
