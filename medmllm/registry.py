@@ -1,7 +1,8 @@
 """Name -> builder registries, one per kind of component.
 
 A registry knows which modules populate it, so ``ENCODERS.get("vit2d")`` imports
-``medmllm.models.encoders`` on first use; adding an encoder touches one file. Names may also be
+``medmllm.models.encoders`` on first use; adding an encoder touches one file. Components of your
+own live in plugin modules named in ``$MEDMLLM_PLUGINS`` (:func:`load_plugins`). Names may also be
 patterns (``mlp(?P<depth>\\d+)x_gelu``): the named groups are passed to the builder as keyword
 arguments (converted to int when they are digits).
 """
@@ -13,6 +14,44 @@ import re
 from typing import Any, Callable
 
 from medmllm.errors import ConfigError
+
+
+PLUGINS_ENV = "MEDMLLM_PLUGINS"
+_plugins_loaded: set[str] = set()
+
+
+def load_plugins(spec: str | None = None) -> list[str]:
+    """Import the plugin modules named in ``$MEDMLLM_PLUGINS`` (or ``spec``): your own components.
+
+    A comma-separated list of module names (importable, e.g. on ``PYTHONPATH``) or paths to ``.py``
+    files; their ``@ENCODERS.register(...)`` (or any registry's) decorators run on import, so the
+    names they register work in configs, the CLI and exports like the built-in ones. Each is
+    imported once. Returns the entries imported now.
+    """
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    done = []
+    for entry in [e.strip() for e in (spec if spec is not None else os.environ.get(PLUGINS_ENV, "")).split(",")]:
+        if not entry or entry in _plugins_loaded:
+            continue
+        _plugins_loaded.add(entry)
+        try:
+            if entry.endswith(".py"):
+                path = Path(entry)
+                if not path.is_file():
+                    raise ConfigError(path, f"{PLUGINS_ENV}: plugin file not found")
+                mod_spec = importlib.util.spec_from_file_location(f"medmllm_plugin_{path.stem}", path)
+                module = importlib.util.module_from_spec(mod_spec)  # type: ignore[arg-type]
+                mod_spec.loader.exec_module(module)  # type: ignore[union-attr]
+            else:
+                importlib.import_module(entry)
+        except ImportError as e:
+            _plugins_loaded.discard(entry)
+            raise ConfigError(None, f"{PLUGINS_ENV}: cannot import plugin '{entry}': {e}") from None
+        done.append(entry)
+    return done
 
 
 class Registry:
@@ -49,6 +88,7 @@ class Registry:
             self._loaded = True
             for m in self._modules:
                 importlib.import_module(m)
+            load_plugins()
 
     def names(self) -> list[str]:
         """Registered names (patterns shown as their regex)."""
@@ -93,15 +133,22 @@ FORMATS = Registry("format", ("medmllm.data.formats.llava", "medmllm.data.format
                               "medmllm.data.formats.iu_xray", "medmllm.data.formats.r2gen",
                               "medmllm.data.formats.mimic_cxr", "medmllm.data.formats.chexpert_plus",
                               "medmllm.data.formats.ct_rate", "medmllm.data.formats.hf_datasets",
+                              "medmllm.data.formats.icdar", "medmllm.data.formats.anyword",
+                              "medmllm.data.formats.image_text_pairs", "medmllm.data.formats.mplug_owl3",
                               "medmllm.data.formats.video_instruct",
+                              "medmllm.evaluation.benchmarks.chartqa.convert",
+                              "medmllm.evaluation.benchmarks.docvqa.convert",
                               "medmllm.evaluation.benchmarks.mllm_bench.convert",
                               "medmllm.evaluation.benchmarks.mme.convert",
                               "medmllm.evaluation.benchmarks.scienceqa.convert",
                               "medmllm.evaluation.benchmarks.seed_bench.convert",
                               "medmllm.evaluation.benchmarks.video_mme.convert"))
-BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.clinical",
+BENCHMARKS = Registry("benchmark", ("medmllm.evaluation.benchmarks.chartqa.score",
+                                    "medmllm.evaluation.benchmarks.clinical",
+                                    "medmllm.evaluation.benchmarks.docvqa.score",
                                     "medmllm.evaluation.benchmarks.mllm_bench.score",
                                     "medmllm.evaluation.benchmarks.mme.score",
+                                    "medmllm.evaluation.benchmarks.ocr.score",
                                     "medmllm.evaluation.benchmarks.report",
                                     "medmllm.evaluation.benchmarks.scienceqa.score",
                                     "medmllm.evaluation.benchmarks.seed_bench.score",

@@ -55,12 +55,22 @@ def documented_commands(path: Path) -> list[tuple[int, list[str]]]:
     return out
 
 
+_REDIRECT = ("<", ">", ">>", "2>", "2>>", "&>", "<<", "<<<")
+
+
 def _split_commands(words: list[str]) -> list[list[str]]:
-    cmds, cur = [], []
+    """Shell words split into commands at ``&&``, ``||``, ``;``, ``|``, ``&``; redirections dropped."""
+    cmds, cur, skip = [], [], False
     for w in words:
-        if w in ("&&", "||", ";", "|"):
+        if skip:
+            skip = False
+        elif w in ("&&", "||", ";", "|", "&"):
             cmds.append(cur)
             cur = []
+        elif w in _REDIRECT:
+            skip = True  # the redirection's target
+        elif w.startswith(("2>&", ">&", "<<")) or (w[:1] in "<>" and len(w) > 1):
+            continue
         else:
             cur.append(w)
     return cmds + [cur]

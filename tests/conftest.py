@@ -1,8 +1,10 @@
 """Shared test set-up: offline, passive OpenMP threads, helpers to run the CLI in-process."""
 
 import os
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # helper modules shared by test folders (text_images)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

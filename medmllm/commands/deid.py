@@ -21,8 +21,14 @@ Details: docs/deidentification.md.
 The mapping is keyed by a secret salt: random per run unless --salt (or MEDMLLM_DEID_SALT) is
 given; give the same salt to de-identify more files of the same patients consistently.
 
+--detect-burned-in also looks at the pixels: every frame of every written file is searched for
+lines of printed text (a classical stroke / character / line detector) and the files and frames
+where it finds some are listed. It is a detector, not a guarantee: small, faint or handwritten
+text can be missed.
+
 examples:
   medmllm deid study/ study-anon/
+  medmllm deid echo/ echo-anon/ --detect-burned-in
   medmllm deid study.zip study-anon.zip --dates remove
   medmllm deid echo.dcm echo-anon.dcm --mask 0,0,640,40
 """
@@ -39,6 +45,9 @@ def add_arguments(parser):
                         help="also remove age, sex, size and weight")
     parser.add_argument("--keep-descriptions", action="store_true",
                         help="keep study/series descriptions and protocol name, cleaned of the file's identifiers")
+    parser.add_argument("--detect-burned-in", action="store_true",
+                        help="also look for text in the pixels of every frame written (names, dates, IDs burned "
+                             "into the image) and list the files and frames: a detector, not a guarantee")
     parser.add_argument("--mask", action="append", default=[], metavar="X,Y,W,H",
                         help="black out this pixel region on every frame (repeatable); the pixel data is then "
                              "stored uncompressed")
@@ -56,7 +65,8 @@ def run(args):
     deid = Deidentifier(salt=args.salt or os.environ.get("MEDMLLM_DEID_SALT") or None, dates=args.dates,
                         keep_patient_characteristics=not args.drop_patient_characteristics,
                         keep_descriptions=args.keep_descriptions, mask=[parse_region(m) for m in args.mask])
-    report = deidentify_path(args.input, args.output, deid=deid, overwrite=args.overwrite)
+    report = deidentify_path(args.input, args.output, deid=deid, overwrite=args.overwrite,
+                             detect_text=args.detect_burned_in)
     print(f"de-identified {report.files} DICOM file(s) -> {args.output}"
           + (f" ({len(report.skipped)} file(s) skipped: not DICOM images)" if report.skipped else ""))
     for path, warning in report.burned_in:
@@ -64,4 +74,11 @@ def run(args):
     if report.burned_in:
         flagged = len({path for path, _ in report.burned_in})
         print(f"{flagged} file(s) flagged for burned-in annotation (listed above): check their pixels before sharing")
+    if args.detect_burned_in:
+        from medmllm.io.burned_in_text import describe
+
+        for path, found in report.text_found:
+            print(f"text: {path}: {describe(found)}")
+        print(f"burned-in text detector: {len(report.text_found)} of {report.files} file(s) show text in their "
+              "pixels (a detector, not a guarantee: docs/text-rich.md)")
     return 0

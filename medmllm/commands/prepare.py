@@ -7,10 +7,12 @@ DESCRIPTION = """Convert a dataset in its published format into a JSONL manifest
 Formats: iu-xray (OpenI XML + PNG), r2gen (R2Gen annotation.json, IU X-ray or MIMIC-CXR),
 mimic-cxr (MIMIC-CXR-JPG / DICOM + reports + CSVs), chexpert-plus, ct-rate, hf-datasets
 (save_to_disk folder or parquet), llava (LLaVA-Instruct, ShareGPT4V, ShareGPT-4o, ALLaVA,
-LVIS-Instruct4V), scienceqa, seed-bench, mme (both folder layouts), mllm-bench, video-mme, the video
-instruction sets (sharegpt4video, videoinstruct, vcg-plus, sharegemini, sharegpt4o-video; video
-folder: --videos; docs/video.md), p2med-dir (hospital case folders). docs/datasets.md has one
-command per public dataset.
+LVIS-Instruct4V), scienceqa, seed-bench, mme (both folder layouts), mllm-bench, p2med-dir
+(hospital case folders); text-rich images: icdar-lsvt, icdar-rctw, anyword (OCR), chartqa, dvqa,
+docvqa, infovqa, image-text-pairs (WuKong-style captions), mplug-owl3-eval; video: video-mme and the
+video instruction sets sharegpt4video, videoinstruct, vcg-plus, sharegemini, sharegpt4o-video (video
+folder: --videos). docs/datasets.md, docs/text-rich.md and docs/video.md have one command per
+public dataset.
 Prints `converted N, skipped M` and one line per reason a sample was skipped. Image paths in the
 manifest are relative to the image root (--images, or the dataset's own folder); when that is not
 the manifest's folder it is written to the sidecar `<manifest>.meta.json`.
@@ -27,7 +29,7 @@ ORDER = 30
 # CLI dest -> (converter keyword, default); only keywords a converter accepts are passed to it.
 OPTIONS = {"images": None, "split": None, "check_images": True, "include_video": False, "keep_text": False,
            "ct_series": None, "ct_prefer": "most-slices", "xray_view": None, "task": None, "reports": None,
-           "target": "findings", "context": True, "reconstructions": "all", "columns": None,
+           "target": "findings", "context": True, "reconstructions": "all", "columns": None, "ocr_tasks": None,
            "videos": None, "subtitles": None}
 
 
@@ -64,8 +66,10 @@ def add_arguments(parser):
     parser.add_argument("--reconstructions", choices=("all", "first"), default="all",
                         help="ct-rate: one record per volume (all, default) or per scan (first)")
     parser.add_argument("--columns", metavar="KEY=COL,...",
-                        help="hf-datasets: column names, keys image, report, findings, impression, prompt, context, "
+                        help="hf-datasets (image-text-pairs: image, caption, id): column names, keys image, report, findings, impression, prompt, context, "
                         "id, patient, split (default image=image,report=report)")
+    parser.add_argument("--ocr-tasks", metavar="KINDS",
+                        help="icdar-lsvt, icdar-rctw, anyword: record kinds, some of read,region,question (default all)")
     parser.add_argument("--optimize", metavar="DIR", help="also write preprocessed litdata chunks to DIR")
     parser.add_argument("--config", metavar="YAML",
                         help="with --optimize: config whose model/data sections give transforms and tokenizer")

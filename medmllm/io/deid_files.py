@@ -47,12 +47,15 @@ class DeidReport:
         burned_in: ``(output path, warning)`` for every written file whose pixels may show
             identifiers (a member of a zip output is ``OUT.zip/IM00001.dcm``).
         outputs: the output written (one path).
+        text_found: ``(output path, frames)`` for every written file whose pixels show text lines
+            (``detect_text``: :mod:`medmllm.io.burned_in_text`; a detector, not a guarantee).
     """
 
     files: int = 0
     skipped: list[str] = field(default_factory=list)
     burned_in: list[tuple[str, str]] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    text_found: list[tuple[str, list]] = field(default_factory=list)
 
 
 def _truncated(messages: list[str]) -> bool:
@@ -170,7 +173,7 @@ def _check_output(src: Path, dst: Path, overwrite: bool, as_folder: bool) -> Non
 
 def deidentify_path(src: str | os.PathLike, dst: str | os.PathLike, *, deid: Deidentifier | None = None,
                     overwrite: bool = False, max_bytes: int | None = None,
-                    max_files: int | None = None) -> DeidReport:
+                    max_files: int | None = None, detect_text: bool = False) -> DeidReport:
     """De-identify ``src`` (DICOM file, folder or zip) into ``dst`` (file, folder, or ``.zip``).
 
     Args:
@@ -179,6 +182,7 @@ def deidentify_path(src: str | os.PathLike, dst: str | os.PathLike, *, deid: Dei
         deid: the :class:`Deidentifier` (salt and options); a random-salt default one when None.
         overwrite: replace an existing output (only once the new one is complete).
         max_bytes, max_files: limits for unpacking a zip.
+        detect_text: also look for text in every written file's pixels (``report.text_found``).
 
     Raises:
         ImageLoadError: missing input, no DICOM files, a bad DICOM file (named), an unsafe zip,
@@ -204,6 +208,7 @@ def deidentify_path(src: str | os.PathLike, dst: str | os.PathLike, *, deid: Dei
         atomic_write_bytes(dst, data)
         report.files = 1
         report.burned_in = [(str(dst), w) for w in warnings]
+        _look_for_text(report, str(dst), data, detect_text)
     else:
         with tempfile.TemporaryDirectory(prefix="medmllm-deid-") as tmp:
             zip_path = None
@@ -221,16 +226,28 @@ def deidentify_path(src: str | os.PathLike, dst: str | os.PathLike, *, deid: Dei
                     for name, data, warnings in _encoded(files, base, deid, report, zip_path):
                         zf.writestr(name, data)
                         report.burned_in += [(f"{dst}/{name}", w) for w in warnings]
+                        _look_for_text(report, f"{dst}/{name}", data, detect_text)
                     _require_some(src, report)
             else:
                 with atomic_dir(dst, marker=False) as out:
                     for name, data, warnings in _encoded(files, base, deid, report, zip_path):
                         (out / name).write_bytes(data)
                         report.burned_in += [(str(dst / name), w) for w in warnings]
+                        _look_for_text(report, str(dst / name), data, detect_text)
                     _require_some(src, report)
     report.outputs = [str(dst)]
     log.debug("de-identified %d DICOM files into %s (%d skipped)", report.files, dst, len(report.skipped))
     return report
+
+
+def _look_for_text(report: DeidReport, name: str, data: bytes, enabled: bool) -> None:
+    """With ``--detect-burned-in``: the written file's frames whose pixels show text."""
+    if enabled:
+        from medmllm.io.burned_in_text import scan_dicom
+
+        found = scan_dicom(data)
+        if found:
+            report.text_found.append((name, found))
 
 
 def _require_some(src: Path, report: DeidReport) -> None:

@@ -1,6 +1,7 @@
 """LLaVA conversation JSON (LLaVA-Instruct-150K, ShareGPT4V, ShareGPT-4o images, ALLaVA, LVIS-Instruct4V).
 
-Accepted variations (FORMATS.md): a JSON array or JSONL; integer ids; no ``image`` (text-only);
+Accepted variations (FORMATS.md): a JSON array or JSONL; integer ids, or none (ShareGPT-4o's
+``image_conversations/gpt-4o.jsonl``: the sample is named ``<file stem>-<position>``); no ``image`` (text-only);
 ``image`` as a list (one ``<image>`` per path); ``<image>`` anywhere in a turn, or missing (it is
 then prepended to the first user turn, as LLaVA does); roles ``human``/``gpt`` or
 ``user``/``assistant``; a leading ``system`` turn; image paths relative to a separate image root.
@@ -98,11 +99,14 @@ def convert_llava(src: str | Path, *, images: str | Path | None = None, split: s
     src = Path(src)
     root = Path(images) if images is not None else src.parent
     conv = Conversion(image_root=root)
+    unnamed = 0
     for n, item in json_samples(src, conv):
         sid = item.get("id")
-        if sid is None or isinstance(sid, (dict, list, bool)) or str(sid) == "":
-            conv.skip("missing id", f"#{n}")
+        if isinstance(sid, (dict, list, bool)):
+            conv.skip("id is not a string or number", f"#{n}")
             continue
+        if sid is None or str(sid) == "":
+            sid, unnamed = f"{src.stem}-{n}", unnamed + 1  # ShareGPT-4o's image JSONL names no ids
         sid = str(sid)
         paths = _image_list(item)
         if paths is None:
@@ -127,6 +131,8 @@ def convert_llava(src: str | Path, *, images: str | Path | None = None, split: s
             images=[{"modality": "xray", "path": p} for p in paths],
             messages=messages, meta={"source": "llava"}))
     unique_ids(conv)
+    if unnamed:
+        conv.notes.append(f"{unnamed} sample(s) without an id named <file>-<position>")
     return conv
 
 
