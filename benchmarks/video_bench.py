@@ -8,7 +8,7 @@
    - H.264 MP4 (written here, 300 x 480 x 640): ``load_image`` vs PyAV's ``to_ndarray('rgb24')`` loop,
      and ``load_video(num_frames=8)`` (seeks).
 2. Tokens per clip of the video slot configurations in docs/video.md.
-3. The learnability probe (``medmllm.data.synthetic.motion.run_probe``): held-out accuracy of the
+3. The learnability probe (``medmllm.training.probes.run_probe``): held-out accuracy of the
    video model (8 frames) and of the single-frame control, with the shuffled-frames control.
 
     python benchmarks/video_bench.py [--repeats 3] [--no-probe]
@@ -108,7 +108,7 @@ def token_table() -> None:
 def probe_table() -> None:
     import torch
 
-    from medmllm.data.synthetic.motion import run_probe
+    from medmllm.training.probes import run_probe
 
     torch.set_num_threads(2)
     print(f"\n{'probe (direction of motion, 128 held-out clips)':<50} {'accuracy':>9} {'shuffled':>9} {'s':>6}")

@@ -1,4 +1,4 @@
-"""Import cycles (scripts/import_cycles.py over the whole medmllm package): none inside the untangled packages."""
+"""Import cycles (scripts/import_cycles.py over the whole medmllm package): none between modules, none between packages."""
 
 import subprocess
 import sys
@@ -6,7 +6,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "import_cycles.py"
-# packages with no import cycle (module level, function-level imports included); widen as others are untangled
 UNTANGLED = ["medmllm.training", "medmllm.models", "medmllm.pretraining"]
 
 
@@ -19,6 +18,13 @@ def test_no_cycle_touches_the_untangled_packages():
     r = cycles("medmllm", "--only", *UNTANGLED)
     assert r.returncode == 0, r.stdout + r.stderr
     assert " 0 cycle(s) touching " in r.stdout
+
+
+def test_no_import_cycle_anywhere_in_medmllm():
+    """Module level (function-level imports included) and package level (medmllm.data <-> medmllm.models ...)."""
+    for args in ((), ("--depth", "2")):
+        r = cycles(ROOT / "medmllm", *args)
+        assert r.returncode == 0 and " 0 cycle(s)" in r.stdout, r.stdout + r.stderr
 
 
 def test_the_script_sees_lazy_and_relative_imports_and_package_cycles(tmp_path):

@@ -112,7 +112,7 @@ def test_config_errors_name_the_problem():
 def test_direction_of_motion_is_learned_from_time_not_from_one_frame():
     """Held-out clips: the video model reads the direction; one frame (the middle one) is at chance, and
     so is the trained video model when each clip's frames are shuffled."""
-    from medmllm.data.synthetic.motion import run_probe
+    from medmllm.training.probes import run_probe
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -56,7 +56,7 @@ def test_a_small_model_learns_the_finding_from_time(tmp_path):
     import torch
 
     from medmllm.data.dataset import ManifestDataset
-    from medmllm.data.synthetic.motion import choice_accuracy, fit, probe_model_config
+    from medmllm.training.probes import choice_accuracy, fit, probe_model_config
     from medmllm.data.transforms import build_pipelines
     from medmllm.models.mllm import build_model
 
