@@ -33,7 +33,7 @@ import torch
 from monai.data import MetaTensor, get_track_meta, set_track_meta
 from monai.transforms import (Compose, MapTransform, NormalizeIntensityd, RandAdjustContrastd, RandAffined,
                               RandScaleIntensityd, RepeatChanneld, Resized, ResizeWithPadOrCropd,
-                              ScaleIntensityRange, Spacingd)
+                              ScaleIntensityRange)
 
 from medmllm.config import TransformConfig, config_hash, to_plain
 from medmllm.data.anyres import AnyResd, ResizeKeepAspectd
@@ -45,7 +45,7 @@ KEY = "image"
 HU_WINDOWS: dict[str, tuple[float, float]] = {"lung": (1500.0, -600.0), "mediastinum": (400.0, 40.0),
                                               "bone": (2000.0, 300.0)}  # name -> (width, level)
 AIR_HU = -1024.0
-PIPELINE_VERSION = 1  # bump when the deterministic output of the same config changes
+PIPELINE_VERSION = 2  # bump when the deterministic output of the same config changes (2: CT resampling by Resize)
 
 
 def _load_image(source: Any, **kwargs: Any):
@@ -87,7 +87,7 @@ class LoadMedicalImaged(MapTransform):
 
     Produces a channel-first float32 :class:`MetaTensor`: ``(1, H, W)`` for X-rays, ``(3, H, W)``
     for colour images, ``(1, D, H, W)`` in HU for CT, with an affine that scales voxels by the
-    spacing (so MONAI's ``Spacingd`` resamples along the same axes).
+    spacing (so the resampling to ``data.transforms.ct.spacing`` scales along the same axes).
 
     Args:
         keys: the keys to load.
@@ -149,6 +149,37 @@ class Channelsd(MapTransform):
                 d[key] = self._repeat({key: d[key]})[key]
             else:
                 raise InputError(None, f"cannot turn a {c}-channel image into {self.channels} channels")
+        return d
+
+
+class ResampleToSpacingd(MapTransform):
+    """Resample a volume in the canonical axes to ``pixdim`` mm with MONAI's ``Resize`` (trilinear).
+
+    The loaders put every volume in the same axis-aligned orientation, so reaching a voxel size is a
+    scaling per axis: ``Resize`` does it with one interpolation into the output, where ``Spacingd``
+    builds a sampling grid and keeps more copies (peak memory about 1.8x of the input against about
+    1.1x here, ``benchmarks/io_memory_bench.py --pipeline``). The new shape keeps the physical extent:
+    ``round(size * spacing / pixdim)`` voxels per axis (at least 1).
+    """
+
+    def __init__(self, keys: Any, pixdim: list[float], allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.pixdim = [float(p) for p in pixdim]
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+        from monai.transforms import Resize
+
+        d = dict(data)
+        for key in self.key_iterator(d):
+            img = d[key]  # (C, D, H, W) MetaTensor with a diagonal affine
+            spacing = [float(abs(img.affine[i, i])) for i in range(3)]
+            size = [max(1, int(round(n * s / t))) for n, s, t in zip(img.shape[1:], spacing, self.pixdim)]
+            if size == list(img.shape[1:]):
+                continue
+            out = Resize(size, mode="trilinear")(img)
+            del img
+            out.affine = torch.as_tensor(np.diag([*self.pixdim, 1.0]))
+            d[key] = out
         return d
 
 
@@ -304,8 +335,7 @@ def _ct_steps(spec: dict[str, Any], cfg: Any) -> list[Callable]:
     windows = resolve_windows(cfg.windows, spec["channels"])
     steps: list[Callable] = [LoadMedicalImaged(KEY, "ct", min_slices=cfg.min_slices)]
     if cfg.spacing is not None:
-        steps.append(Spacingd(KEY, pixdim=[float(s) for s in cfg.spacing], mode="bilinear",
-                              padding_mode="border", dtype=np.float32))
+        steps.append(ResampleToSpacingd(KEY, pixdim=cfg.spacing))
     if cfg.fit == "crop_pad":
         steps.append(ResizeWithPadOrCropd(KEY, size, mode="constant", value=AIR_HU))
     else:
