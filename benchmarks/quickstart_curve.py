@@ -122,25 +122,21 @@ class LoadSampler(threading.Thread):
         return {"load_mean": round(sum(self.samples) / len(self.samples), 2), "load_max": round(max(self.samples), 2)}
 
 
-def heads_f1(encoder_export: str, data: Path, prompt: dict) -> float:
-    """Macro-F1 of the findings the hint states (the encoder heads alone, no LLM) on the held-out records."""
-    from medmllm.config import FindingsPromptConfig, from_dict
+def heads_f1(export: str, data: Path) -> float:
+    """Macro-F1 of the findings the hint states (the export's findings heads alone, no LLM) on the held-out records."""
     from medmllm.data.schema import image_root, read_manifest
     from medmllm.evaluation.clinical import ce_group
     from medmllm.findings import FINDING_KEYS
     from medmllm.inference import Predictor
-    from medmllm.models import findings_prompt as fp
+    from medmllm.models.findings_prompt import NORMAL
 
-    pred = Predictor.from_pretrained(encoder_export)
-    cfg = from_dict(FindingsPromptConfig, {**prompt, "heads": None})
-    pred.model.config.findings_prompt = cfg
-    fp.attach(pred.model, encoder_export)
+    pred = Predictor.from_pretrained(export)
+    cfg, cut = pred.model.config.findings_prompt, pred.model.findings_heads.thresholds
     rows, truth = [], []
     for rec in read_manifest(data):
-        s = pred.prepare({**rec, "messages": rec["messages"][:1]}, image_root(data))
-        probs = s["findings_probabilities"]
-        found = {k: int(p >= cfg.threshold) for k, p in probs.items() if k != fp.NORMAL}
-        rows.append({**found, fp.NORMAL: int(not any(found.values()))})
+        probs = pred.prepare({**rec, "messages": rec["messages"][:1]}, image_root(data))["findings_probabilities"]
+        found = {k: int(p >= cut.get(k, cfg.threshold)) for k, p in probs.items() if k != NORMAL}
+        rows.append({**found, NORMAL: int(not any(found.values()))})
         truth.append(rec["labels"])
     return ce_group(rows, truth, FINDING_KEYS)["macro"]["f1"]
 
@@ -251,11 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         loads.start()
         t0 = time.perf_counter()
         snap = make_snapshotter(vdir, args.every, t0, (base.get("data") or {}).get("transforms") or {})
-        run = train(cfg, config_path=args.config, callbacks=[snap], quiet=True)
+        train(cfg, config_path=args.config, callbacks=[snap], quiet=True)
         info = {"train_s": round(time.perf_counter() - t0 - snap.paused, 1), **loads.summary()}
-        prompt = (cfg.get("model") or {}).get("findings_prompt")
-        if prompt is not None and "encoder" in run.exports:
-            info["heads_macro_f1"] = round(heads_f1(str(run.exports["encoder"]), data, prompt), 3)
+        if (cfg.get("model") or {}).get("findings_prompt") is not None and snap.rows:
+            info["heads_macro_f1"] = round(heads_f1(snap.rows[-1]["export"], data), 3)
         for k, row in enumerate(snap.rows):
             last = k == len(snap.rows) - 1
             row.update(score(row["export"], data, Path(row["export"]) / "eval",

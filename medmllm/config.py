@@ -337,15 +337,18 @@ class FindingsPromptConfig:
     image's head gives a probability per finding key; the probabilities of the images a request
     shows are merged (``combine``: mean or max) and the findings at or above ``threshold`` (at most
     ``max_findings``, most probable first) are written by ``template`` (per language; ``{findings}``
-    is the list, ``normal``'s name when none passes) after the image placeholders. ``probabilities``:
-    each finding with its probability. ``visual_tokens``: false leaves the images out of the LLM's
-    input (the hint alone; the heads still read the images).
+    is the list, ``normal``'s name when none passes) after the image placeholders. ``calibrate``: a
+    threshold per finding instead, the one that maximises F1 on the training records' labels
+    (computed before the first stage that trains with the prompt, stored with the heads in its
+    export). ``probabilities``: each finding with its probability. ``visual_tokens``: false leaves
+    the images out of the LLM's input (the hint alone; the heads still read the images).
     """
 
     __pydantic_config__ = STRICT
 
     heads: str | None = None
     threshold: Annotated[float, Gt(0), Le(1)] = 0.5
+    calibrate: bool = False
     probabilities: bool = False
     visual_tokens: bool = True
     combine: Literal["mean", "max"] = "mean"

@@ -61,13 +61,15 @@ class FindingsHeads(nn.Module):
         self.labels = tuple(labels)
         self.heads = nn.ModuleDict({m: nn.Linear(int(w), len(self.labels)) for m, w in widths.items()})
         self.trained = False  # set when weights were loaded from an export
+        self.thresholds: dict[str, float] = {}  # per-label operating points (``calibrate``), else the config's
 
     def save(self, folder: str | Path) -> None:
         """Write the heads into an export folder as ``findings_heads.safetensors`` (labels in its metadata)."""
         from safetensors.torch import save_file
 
         sd = {k: v.detach().contiguous().cpu() for k, v in self.heads.state_dict().items()}
-        save_file(sd, str(Path(folder) / FILE), metadata={"format": FORMAT, "labels": json.dumps(list(self.labels))})
+        save_file(sd, str(Path(folder) / FILE), metadata={"format": FORMAT, "labels": json.dumps(list(self.labels)),
+                                                         "thresholds": json.dumps(self.thresholds)})
 
     def forward(self, encoder: nn.Module, modality: str, pixels: torch.Tensor) -> torch.Tensor:
         """``(N, K)`` probabilities of ``N`` images ``(N, C, *spatial)`` of ``modality``."""
@@ -120,11 +122,14 @@ def finding_name(key: str, lang: str) -> str:
         return key.replace("_", " ").replace(":", " ")
 
 
-def hint_text(probs: torch.Tensor | Sequence[float], labels: Sequence[str], cfg: Any, lang: str = "en") -> str:
-    """The hint line: the findings at or above ``cfg.threshold``, most probable first, by the language's template."""
+def hint_text(probs: torch.Tensor | Sequence[float], labels: Sequence[str], cfg: Any, lang: str = "en",
+              thresholds: Mapping[str, float] | None = None) -> str:
+    """The hint line: the findings at or above their threshold (``thresholds[key]``, else ``cfg.threshold``),
+    most probable first, by the language's template."""
     lang = lang if lang in cfg.template else ("en" if "en" in cfg.template else next(iter(cfg.template)))
     values = [float(p) for p in (probs.tolist() if isinstance(probs, torch.Tensor) else probs)]
-    found = sorted(((p, k) for k, p in zip(labels, values) if k != NORMAL and p >= cfg.threshold),
+    cut = thresholds or {}
+    found = sorted(((p, k) for k, p in zip(labels, values) if k != NORMAL and p >= cut.get(k, cfg.threshold)),
                    key=lambda pk: -pk[0])[: cfg.max_findings]
     names = [finding_name(k, lang) + (f" ({p:.2f})" if cfg.probabilities else "") for p, k in found]
     if not names:
@@ -160,7 +165,7 @@ def rewrite_messages(messages: Sequence[Mapping[str, Any]], hint: str, visual_to
 
 
 def apply_hint(sample: dict[str, Any], probs: torch.Tensor | None, labels: Sequence[str], cfg: Any,
-               lang: str = "en") -> dict[str, Any]:
+               lang: str = "en", thresholds: Mapping[str, float] | None = None) -> dict[str, Any]:
     """A copy of ``sample`` (``messages``, ``pixels``) whose user turn carries the hint of ``probs``.
 
     A sample without images (``probs`` None) is returned as it is. Without ``cfg.visual_tokens`` its
@@ -169,7 +174,8 @@ def apply_hint(sample: dict[str, Any], probs: torch.Tensor | None, labels: Seque
     if probs is None:
         return sample
     out = dict(sample)
-    out["messages"] = rewrite_messages(sample["messages"], hint_text(probs, labels, cfg, lang), cfg.visual_tokens)
+    out["messages"] = rewrite_messages(sample["messages"], hint_text(probs, labels, cfg, lang, thresholds),
+                                       cfg.visual_tokens)
     out["findings_probabilities"] = {k: round(float(p), 4) for k, p in zip(labels, probs.tolist())}
     if not cfg.visual_tokens:
         out["pixels"], out["image_keys"] = {}, {}
@@ -180,12 +186,48 @@ def hint_sample(model: Any, sample: dict[str, Any], lang: str = "en") -> dict[st
     """:func:`apply_hint` with the probabilities the model's heads give for the sample's own pixels."""
     cfg = model.config.findings_prompt
     probs = sample_probabilities(model, sample.get("pixels") or {}, cfg.combine)
-    return apply_hint(sample, probs, model.findings_heads.labels, cfg, lang)
+    heads = model.findings_heads
+    return apply_hint(sample, probs, heads.labels, cfg, lang, heads.thresholds)
+
+
+def calibrate(probs: Sequence[torch.Tensor], labels: Sequence[Mapping[str, Any]], keys: Sequence[str],
+              grid: int = 99) -> dict[str, dict[str, float]]:
+    """Per finding key, the threshold that maximises F1 over samples (``probs[i]``: ``(K,)``, ``labels[i]``: key -> 0/1).
+
+    Thresholds ``1/(grid+1) ... grid/(grid+1)`` are tried; the middle of the best plateau is kept. Keys
+    without a positive and a negative sample (and ``normal``, derived from the others) are left out.
+
+    Returns:
+        ``{key: {"threshold", "f1", "positives"}}``.
+    """
+    out: dict[str, dict[str, float]] = {}
+    if not probs:
+        return out
+    p = torch.stack([x.float() for x in probs])  # (N, K)
+    cand = torch.arange(1, grid + 1, dtype=torch.float32) / (grid + 1)  # (G,)
+    for j, key in enumerate(keys):
+        y = torch.tensor([1.0 if (lab or {}).get(key) == 1 else 0.0 if (lab or {}).get(key) == 0 else float("nan")
+                          for lab in labels])
+        known = ~torch.isnan(y)
+        if key == NORMAL or not bool(known.any()):
+            continue
+        yk, pk = y[known].bool(), p[known, j]
+        if not bool(yk.any()) or bool(yk.all()):
+            continue
+        pred = pk[None, :] >= cand[:, None]  # (G, N)
+        tp = (pred & yk).sum(1).float()
+        fp_ = (pred & ~yk).sum(1).float()
+        fn = (~pred & yk).sum(1).float()
+        f1 = 2 * tp / (2 * tp + fp_ + fn).clamp_min(1)
+        best = torch.nonzero(f1 == f1.max()).flatten()
+        out[key] = {"threshold": round(float(cand[best].mean()), 3), "f1": round(float(f1.max()), 3),
+                    "positives": int(yk.sum())}
+    return out
 
 
 # ---- the heads' files ----------------------------------------------------------------------------
-def _pretrain_heads(root: Path, widths: Mapping[str, int]) -> tuple[list[str], dict[str, torch.Tensor]]:
-    """Label keys and ``{modality.weight|bias: tensor}`` of an encoder-stage export's heads."""
+def _pretrain_heads(root: Path, widths: Mapping[str, int]) -> tuple[list[str], dict[str, torch.Tensor], dict[str, float]]:
+    """Label keys, ``{modality.weight|bias: tensor}`` and (no) thresholds of an encoder-stage export's heads."""
     from medmllm.config import read_yaml
     from medmllm.models.checkpoint import read_safetensors
 
@@ -198,11 +240,11 @@ def _pretrain_heads(root: Path, widths: Mapping[str, int]) -> tuple[list[str], d
     if not labels or not any(f"{m}.weight" in sd for m in widths):
         raise ConfigError(root, "model.findings_prompt.heads: the encoder stage trained no findings head for "
                                 f"{', '.join(widths)} (label_weight 0?)")
-    return labels, sd
+    return labels, sd, {}
 
 
-def _export_heads(root: Path) -> tuple[list[str], dict[str, torch.Tensor]] | None:
-    """Label keys and weights of the heads stored in an export by :func:`save`, or None."""
+def _export_heads(root: Path) -> tuple[list[str], dict[str, torch.Tensor], dict[str, float]] | None:
+    """Label keys, weights and calibrated thresholds of the heads stored in an export, or None."""
     from safetensors import safe_open
 
     from medmllm.models.checkpoint import read_safetensors
@@ -214,7 +256,8 @@ def _export_heads(root: Path) -> tuple[list[str], dict[str, torch.Tensor]] | Non
         meta = f.metadata() or {}
     if meta.get("format") != FORMAT:
         raise InputError(file, f"not a findings-heads file (format is not '{FORMAT}')")
-    return list(json.loads(meta.get("labels") or "[]")), read_safetensors(file)
+    return (list(json.loads(meta.get("labels") or "[]")), read_safetensors(file),
+            {k: float(v) for k, v in json.loads(meta.get("thresholds") or "{}").items()})
 
 
 def attach(model: Any, export: str | Path | None = None, *, untrained: bool = False) -> None:
@@ -247,7 +290,7 @@ def attach(model: Any, export: str | Path | None = None, *, untrained: bool = Fa
         heads = FindingsHeads(widths, _default_labels())
         log.warning("model.findings_prompt: untrained findings heads (the hint is noise until they are loaded)")
     else:
-        labels, sd = found
+        labels, sd, thresholds = found
         mods = [m for m in widths if f"{m}.weight" in sd]
         if not mods:
             raise ConfigError(root, f"model.findings_prompt: {root} has no findings head for {', '.join(widths)}")
@@ -258,6 +301,7 @@ def attach(model: Any, export: str | Path | None = None, *, untrained: bool = Fa
             raise ConfigError(root, f"model.findings_prompt: the findings heads do not fit this model's encoders: "
                                     f"{str(e).splitlines()[-1].strip()}") from None
         heads.trained = True
+        heads.thresholds = thresholds
         log.info("findings prompt: %d finding heads for %s from %s", len(labels), ", ".join(mods), root)
     heads.requires_grad_(False)
     model.findings_heads = heads.to(next(model.encoders.parameters()).device)

@@ -43,8 +43,15 @@ class HintedDataset(Dataset):
         cfg: the model's :class:`~medmllm.config.FindingsPromptConfig`.
     """
 
-    def __init__(self, base: ManifestDataset, table: dict[str, torch.Tensor], labels: tuple[str, ...], cfg: Any):
+    def __init__(self, base: ManifestDataset, table: dict[str, torch.Tensor], labels: tuple[str, ...], cfg: Any,
+                 thresholds: dict[str, float] | None = None):
         self.base, self.table, self.labels, self.cfg = base, table, labels, cfg
+        self.thresholds = thresholds if thresholds is not None else {}  # filled in place by a calibration
+
+    def probabilities(self, i: int) -> torch.Tensor | None:
+        """The combined ``(K,)`` probabilities of record ``i``'s images (None without images with a head)."""
+        keys = [self.base.image_key(e) for e in self.base.records[i].get("images") or []]
+        return fp.combine([p for p in (self.table.get(k) for k in keys) if p is not None], self.cfg.combine)
 
     def __len__(self) -> int:
         return len(self.base)
@@ -59,10 +66,8 @@ class HintedDataset(Dataset):
         return n if self.cfg.visual_tokens else n - 64 * len(self.base.records[i].get("images") or [])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        s = self.base[i]
-        keys = [k for ks in (s.get("image_keys") or {}).values() for k in ks]
-        probs = fp.combine([p for p in (self.table[k] for k in keys) if p is not None], self.cfg.combine)
-        return fp.apply_hint(s, probs, self.labels, self.cfg, record_language(self.base.records[i]))
+        return fp.apply_hint(self.base[i], self.probabilities(i), self.labels, self.cfg,
+                             record_language(self.base.records[i]), self.thresholds)
 
 
 @torch.no_grad()
@@ -137,4 +142,26 @@ class FindingsPromptDataModule(MedDataModule):
             log.info("findings prompt: probabilities of %d images of data.%s.%d in %.1f s", n, role, index,
                      time.perf_counter() - t0)
         heads = self.model.findings_heads
-        return HintedDataset(ds, self.table, heads.labels, self.model.config.findings_prompt)
+        return HintedDataset(ds, self.table, heads.labels, self.model.config.findings_prompt, heads.thresholds)
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        heads, cfg = self.model.findings_heads, self.model.config.findings_prompt
+        if cfg.calibrate and not heads.thresholds and self.train_set is not None:
+            calibrate_heads(heads, self.train_set.datasets)
+
+
+def calibrate_heads(heads: Any, parts: list[HintedDataset]) -> dict[str, dict[str, float]]:
+    """Set ``heads.thresholds`` (in place) to the per-finding F1-optimal thresholds on the parts' labelled records."""
+    probs, labels = [], []
+    for part in parts:
+        for i, rec in enumerate(part.records):
+            p = part.probabilities(i)
+            if p is not None and isinstance(rec.get("labels"), dict):
+                probs.append(p)
+                labels.append(rec["labels"])
+    found = fp.calibrate(probs, labels, heads.labels)
+    heads.thresholds.update({k: v["threshold"] for k, v in found.items()})
+    log.info("findings prompt: thresholds calibrated on %d training records: %s", len(probs),
+             ", ".join(f"{k} {v['threshold']:.2f} (F1 {v['f1']:.2f})" for k, v in found.items()) or "none")
+    return found

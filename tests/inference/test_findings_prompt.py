@@ -36,6 +36,18 @@ def test_hint_text_lists_the_findings_over_the_threshold_most_probable_first():
     assert fp.hint_text(probs, LABELS, own, "zh") == "Classifier: cardiomegaly"  # no zh template: English
 
 
+def test_calibrated_thresholds_take_the_middle_of_the_best_f1_plateau():
+    probs = [torch.tensor([0.5, p, 0.1]) for p in (0.3, 0.35, 0.1, 0.2, 0.25)]
+    labels = [{"normal": 0, "consolidation:RLL": y, "cardiomegaly": 0} for y in (1, 1, 0, 0, 1)]
+    out = fp.calibrate(probs, labels, ("normal", "consolidation:RLL", "cardiomegaly"))
+    assert out == {"consolidation:RLL": {"threshold": 0.23, "f1": 1.0, "positives": 3}}  # 0.21 ... 0.25 all perfect
+    cfg = FindingsPromptConfig(threshold=0.9)
+    keys = ("normal", "consolidation:RLL", "cardiomegaly")
+    assert fp.hint_text([0.5, 0.23, 0.1], keys, cfg, thresholds={"consolidation:RLL": 0.23}) == (
+        "Findings detected by the image classifier: right lower lobe consolidation.")
+    assert fp.hint_text([0.5, 0.23, 0.1], keys, cfg) == "Findings detected by the image classifier: no abnormality."
+
+
 def test_the_hint_goes_after_the_placeholders_and_visual_tokens_can_be_left_out():
     msgs = [{"role": "system", "content": "Be brief."},
             {"role": "user", "content": "<xray>\n<ct>\nWrite the report."},

@@ -28,7 +28,7 @@ def run(tiny_base, synth_manifest, tmp_path_factory):
     cfg = copy.deepcopy(tiny_base)
     cfg["data"]["train"] = [{"path": str(synth_manifest)}]
     cfg["data"]["val"] = [{"path": str(synth_manifest)}]
-    cfg["model"]["findings_prompt"] = {"threshold": 0.3}
+    cfg["model"]["findings_prompt"] = {"threshold": 0.3, "calibrate": True}
     cfg["train"].update(run_dir=str(tmp_path_factory.mktemp("hints") / "run"), max_steps=6, val_every_n_steps=6,
                         checkpoint={"every_n_steps": None})
     cfg["pipeline"] = [
@@ -70,12 +70,18 @@ def test_the_report_stage_reads_the_encoder_stage_heads_and_exports_them(run):
     pre = load_file(str(enc / "pretrain_heads.safetensors"))
     own = load_file(str(rep / "findings_heads.safetensors"))
     assert set(own) == {"xray.weight", "xray.bias", "ct.weight", "ct.bias"}
+    from safetensors import safe_open
+
+    with safe_open(str(rep / "findings_heads.safetensors"), "pt") as f:
+        thresholds = json.loads(f.metadata()["thresholds"])
+    assert thresholds and all(0 < t < 1 for t in thresholds.values())  # calibrated on the training records
+    assert "normal" not in thresholds
     for k, v in own.items():
         assert torch.equal(v, pre[f"heads.{k}"])
     stages = read_yaml(result.run_dir / "config.yaml")["pipeline"]
     assert "findings_prompt" not in (stages[0].get("model") or {})
     assert read_yaml(rep / "medmllm.yaml")["model"]["findings_prompt"] == {
-        "heads": None, "threshold": 0.3, "probabilities": False, "visual_tokens": True, "combine": "mean",
+        "heads": None, "threshold": 0.3, "calibrate": True, "probabilities": False, "visual_tokens": True, "combine": "mean",
         "max_findings": 8, "template": {"en": f"{HINT} {{findings}}.", "zh": "图像分类器检出：{findings}。"}}
     assert read_yaml(enc / "medmllm.yaml")["model"]["findings_prompt"] is None  # the encoder stage ignores it
 
