@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="demo-out/quickstart-curve")
     ap.add_argument("--controls", choices=("last", "all", "none"), default="last",
                     help="at which exports the two controls run (default: each variant's last)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="config overrides before the variant is made, e.g. pipeline.0.train.max_steps=150")
     ap.add_argument("--compare", nargs="*", default=[], metavar="CURVE_JSON",
                     help="curves of earlier runs drawn on the same plot (their variants prefixed with the folder name)")
     args = ap.parse_args(argv)
@@ -232,9 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     data = heldout_set(Path(args.heldout_dir).resolve(), args.heldout)
-    base = load_config(args.config)
+    base = load_config(args.config, args.set)
     results: dict[str, list[dict]] = {}
-    meta = {"config": str(args.config), "cpu_class": cpu_class(), "variants": {}}
+    meta = {"config": str(args.config), "set": args.set, "cpu_class": cpu_class(), "variants": {}}
     for variant in variants:
         vdir = out / variant
         if (vdir / "run").exists():
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         results[variant] = snap.rows
         meta["variants"][variant] = info
     (out / "curve.json").write_text(json.dumps({**results, "_meta": meta}, indent=2) + "\n")
-    print(f"\nCPU class {meta['cpu_class']}; config {args.config}")
+    print(f"\nCPU class {meta['cpu_class']}; config {args.config} {' '.join(args.set)}")
     print("| variant | report steps | training (min) | load avg (mean/max) | held-out findings macro-F1 | images shuffled "
           "| constant normal |\n|---|---|---|---|---|---|---|")
     for variant, rows in results.items():
