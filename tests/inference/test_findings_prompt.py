@@ -186,3 +186,15 @@ def test_without_visual_tokens_the_llm_reads_the_hint_alone(hint_export, cases, 
                                            + "\nWrite the radiology report for this chest radiograph.")
     rows = pred.generate_rows([{"xray": str(cases.image)}])
     assert rows[0]["prompt"] == s["messages"][0]["content"] and isinstance(rows[0]["prediction"], str)
+
+
+def test_the_app_backend_words_the_request_with_the_hint(hint_export, cases):
+    from apps.backend import GenerationSettings, PredictorBackend, ReportRequest
+
+    backend = PredictorBackend(hint_export)
+    request = ReportRequest(xray_source=str(cases.image), context="fever",
+                            settings=GenerationSettings(max_new_tokens=2))
+    shown = backend.predictor.prepare(request.as_input())["messages"][0]["content"]
+    hint = hints_by_hand(hint_export, [cases.image])[str(cases.image)]
+    assert shown == f"<xray>\n{hint}\nClinical information:\nfever\n\nWrite the radiology report for this chest radiograph."
+    assert isinstance("".join(backend.stream(request)), str)
