@@ -328,9 +328,46 @@ class LoraSpec:
 
 
 @dataclasses.dataclass
+class FindingsPromptConfig:
+    """``model.findings_prompt``: findings-guided prompting (the image encoders' multi-label heads
+    write the findings they see into the user turn, see :mod:`medmllm.models.findings_prompt`).
+
+    ``heads``: an ``encoder``-stage export whose pretraining heads are used (null: the previous
+    ``encoder`` stage of the pipeline, else the heads stored in the ``init_from`` export). Each
+    image's head gives a probability per finding key; the probabilities of the images a request
+    shows are merged (``combine``: mean or max) and the findings at or above ``threshold`` (at most
+    ``max_findings``, most probable first) are written by ``template`` (per language; ``{findings}``
+    is the list, ``normal``'s name when none passes) after the image placeholders. ``calibrate``: a
+    threshold per finding instead, the one that maximises F1 on the training records' labels
+    (computed before the first stage that trains with the prompt, stored with the heads in its
+    export). ``probabilities``: each finding with its probability. ``visual_tokens``: false leaves
+    the images out of the LLM's input (the hint alone; the heads still read the images).
+    """
+
+    __pydantic_config__ = STRICT
+
+    heads: str | None = None
+    threshold: Annotated[float, Gt(0), Le(1)] = 0.5
+    calibrate: bool = False
+    probabilities: bool = False
+    visual_tokens: bool = True
+    combine: Literal["mean", "max"] = "mean"
+    max_findings: PosInt = 8
+    template: dict[str, str] = dataclasses.field(default_factory=lambda: {
+        "en": "Findings detected by the image classifier: {findings}.",
+        "zh": "图像分类器检出：{findings}。"})
+
+    def __post_init__(self) -> None:
+        for lang, text in self.template.items():
+            if "{findings}" not in text:
+                raise ConfigError(None, f"model.findings_prompt.template.{lang}: must contain {{findings}}")
+
+
+@dataclasses.dataclass
 class ModelConfig:
     """The composite model: modality slots, the LLM (``{name, ...kwargs, lora}``), whole-model
-    ``init_from`` (an export folder) and the token budget of a sample."""
+    ``init_from`` (an export folder), the token budget of a sample and the optional findings-guided
+    prompt (``findings_prompt``, :class:`FindingsPromptConfig`)."""
 
     __pydantic_config__ = STRICT
 
@@ -339,6 +376,7 @@ class ModelConfig:
     init_from: str | None = None
     max_length: PosInt = 2048
     system_prompt: str | None = None
+    findings_prompt: FindingsPromptConfig | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.llm, dict) or not isinstance(self.llm.get("name"), str):
@@ -717,6 +755,7 @@ def reference_markdown() -> str:
     test checks that it is up to date).
     """
     blocks = [("model", ModelConfig), ("model.llm.lora", LoraSpec), ("model.modalities.<slot>", ModalityConfig),
+              ("model.findings_prompt", FindingsPromptConfig),
               ("data", DataConfig), ("data.train.<i> / data.val.<i>", DataSourceConfig),
               ("data.train.<i>.synthetic", SyntheticSourceConfig), ("data.transforms", TransformConfig),
               ("data.transforms.xray", XrayTransformConfig), ("data.transforms.ct", CTTransformConfig),

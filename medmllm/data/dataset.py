@@ -104,6 +104,10 @@ class ManifestDataset(Dataset):
         text = sum(len(m["content"]) for m in self.messages(i))
         return int(text / CHARS_PER_TOKEN) + 64 * len(self.records[i].get("images") or [])
 
+    def image_key(self, entry: dict[str, Any]) -> str:
+        """The identity of an image entry (root, path, series): the records of one study share it."""
+        return f"{self.root}|{entry['path']}|{entry.get('series')}"
+
     def image(self, entry: dict[str, Any], sample_id: str) -> torch.Tensor:
         """Preprocessed (cached) and augmented tensor of one image entry."""
         pipe = self.pipelines[entry["modality"]]
@@ -133,7 +137,7 @@ class ManifestDataset(Dataset):
         keys: dict[str, list[str]] = {}  # image identity (path, series): shared by records of one study
         for entry in rec.get("images") or []:
             pixels.setdefault(entry["modality"], []).append(self.image(entry, rec["id"]))
-            keys.setdefault(entry["modality"], []).append(f"{self.root}|{entry['path']}|{entry.get('series')}")
+            keys.setdefault(entry["modality"], []).append(self.image_key(entry))
         return {"id": rec["id"], "messages": self.messages(i), "pixels": pixels, "image_keys": keys,
                 "task": rec.get("task"),
                 "labels": rec.get("labels"), "answer": rec.get("answer"), "choices": rec.get("choices"),

@@ -1,7 +1,8 @@
 """Batch inference over a manifest (``medmllm generate --data M --out PRED.jsonl``), resumable.
 
 :func:`generate_manifest` checks everything before the model loads (the manifest, the output file,
-the records' image paths), then appends one row ``{"id", "prediction", "reference"}`` per record
+the records' image paths), then appends one row ``{"id", "prediction", "reference", "prompt"}`` per record
+(``prompt``: the user turn the model read, findings hint included)
 through :class:`~medmllm.inference.predictions.PredictionsFile` (locked, resumable; records whose
 id is already there are skipped). ``PRED.jsonl.run.json`` records what made the rows (the export's
 fingerprint and the generation settings); resuming with another export or other settings is
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from medmllm.errors import InputError
-from medmllm.inference.inputs import image_problems, list_ids, read_records, select
+from medmllm.inference.inputs import image_problems, list_ids, prompt_text, read_records, select
 from medmllm.inference.predictions import PredictionsFile, check_run
 from medmllm.inference.progress import progress as progress_bar
 from medmllm.inference.settings import check_generation
@@ -110,6 +111,6 @@ def _generate(model: Any, todo: list[dict[str, Any]], root: Path, pf: Prediction
                     problems[str(r["id"])] = str(e)
             if prepared:
                 texts = model.generate_prepared(prepared, **gen)
-                pf.append({"id": p["id"], "prediction": t, "reference": p["reference"]}
+                pf.append({"id": p["id"], "prediction": t, "reference": p["reference"], "prompt": prompt_text(p)}
                           for p, t in zip(prepared, texts))
             advance(len(chunk))

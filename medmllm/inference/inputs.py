@@ -121,6 +121,12 @@ def _with_prompt(msgs: list[dict[str, Any]], images: dict[str, list[Any]], book:
     return msgs + turn
 
 
+def prompt_text(sample: dict[str, Any]) -> str:
+    """The last user turn of a prepared sample, as the model reads it (placeholders and findings hint included)."""
+    users = [m.get("content") for m in sample.get("messages") or [] if m.get("role") == "user"]
+    return str(users[-1]) if users else ""
+
+
 def normalise_input(item: dict[str, Any], root: str | os.PathLike | None = None, index: int = 0,
                     prompts: PromptBook | None = None) -> dict[str, Any]:
     """``{"id", "messages", "images": {modality: [source, ...]}, "labels", "reference"}`` of an input.

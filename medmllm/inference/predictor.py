@@ -23,7 +23,7 @@ import torch
 
 from medmllm.data.prompts import PromptBook
 from medmllm.errors import InputError
-from medmllm.inference.inputs import normalise_input
+from medmllm.inference.inputs import normalise_input, prompt_text
 from medmllm.inference.settings import check_generation
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,11 @@ class Predictor:
 
     # ---- inputs --------------------------------------------------------------------------------
     def prepare(self, item: dict[str, Any], root: str | os.PathLike | None = None, index: int = 0) -> dict[str, Any]:
-        """Normalised input with its preprocessed pixels (``pixels``: modality -> list of tensors)."""
+        """Normalised input with its preprocessed pixels (``pixels``: modality -> list of tensors).
+
+        A model with ``findings_prompt`` gets the findings hint of these images in its user turn
+        (:func:`medmllm.models.findings_prompt.hint_sample`); :func:`prompt_text` is what it reads.
+        """
         s = normalise_input(item, root if root is not None else self.image_root, index, self.prompts)
         pixels: dict[str, list[torch.Tensor]] = {}
         for m, sources in s["images"].items():
@@ -134,6 +138,12 @@ class Predictor:
                 raise InputError(s["id"], f"the model has no '{m}' encoder (it has: {', '.join(self.pipelines) or 'none'})")
             pixels[m] = [self.pipelines[m].preprocess(src) for src in sources]
         s["pixels"] = pixels
+        if getattr(self.model, "findings_heads", None) is not None and pixels:
+            from medmllm.data.text import declared_language, detect_language
+            from medmllm.models.findings_prompt import hint_sample
+
+            lang = item.get("language") or declared_language(item) or detect_language(prompt_text(s))
+            s = hint_sample(self.model, s, lang)
         return s
 
     def _batch(self, samples: list[dict[str, Any]], generation: bool = True) -> dict[str, Any]:
@@ -151,6 +161,22 @@ class Predictor:
         return out
 
     # ---- generation ----------------------------------------------------------------------------
+    def generate_rows(self, records_or_inputs: Iterable[dict[str, Any]] | dict[str, Any], *,
+                      batch_size: int | None = None, root: str | os.PathLike | None = None,
+                      **gen: Any) -> list[dict[str, str]]:
+        """``{"prediction", "prompt"}`` per input, in order: the text and the user turn the model read.
+
+        Args: as :meth:`generate`.
+        """
+        items = [records_or_inputs] if isinstance(records_or_inputs, dict) else list(records_or_inputs)
+        step = batch_size or max(1, len(items))
+        out: list[dict[str, str]] = []
+        for start in range(0, len(items), step):
+            chunk = [self.prepare(x, root, start + i) for i, x in enumerate(items[start:start + step])]
+            out.extend({"prediction": t, "prompt": prompt_text(s)}
+                       for s, t in zip(chunk, self.generate_prepared(chunk, **gen)))
+        return out
+
     @torch.no_grad()
     def generate_prepared(self, samples: list[dict[str, Any]], **gen: Any) -> list[str]:
         """Texts for already prepared samples (one batch)."""
@@ -169,13 +195,7 @@ class Predictor:
             root: image root of the records (default: ``image_root``).
             **gen: generation settings of this call (over ``generation``).
         """
-        items = [records_or_inputs] if isinstance(records_or_inputs, dict) else list(records_or_inputs)
-        step = batch_size or max(1, len(items))
-        out: list[str] = []
-        for start in range(0, len(items), step):
-            chunk = [self.prepare(x, root, start + i) for i, x in enumerate(items[start:start + step])]
-            out.extend(self.generate_prepared(chunk, **gen))
-        return out
+        return [r["prediction"] for r in self.generate_rows(records_or_inputs, batch_size=batch_size, root=root, **gen)]
 
     def stream(self, record_or_input: dict[str, Any], root: str | os.PathLike | None = None, **gen: Any) -> Iterator[str]:
         """Yield the text of one answer piece by piece as it is generated."""

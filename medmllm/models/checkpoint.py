@@ -10,6 +10,7 @@ Layout of an export::
 
     medmllm.yaml               resolved model config + how the LLM is stored + provenance
     mm.safetensors             encoders.* and connectors.* weights
+    findings_heads.safetensors the findings heads of ``model.findings_prompt`` (when set)
     encoders/<modality>/       configs of Hugging Face vision towers (rebuilt without downloads)
     llm/                       full LLM (safetensors), when stored "full"
     adapter/                   PEFT LoRA adapter (safetensors), when the model has LoRA
@@ -116,6 +117,9 @@ def write_export(model: Any, folder: str | os.PathLike, *, llm: str = "auto", ex
         target.save_pretrained(str(root / "llm"), state_dict=sd)
     cfg = to_plain(model.config)
     cfg["init_from"] = None
+    if getattr(model, "findings_heads", None) is not None:  # medmllm.models.findings_prompt
+        model.findings_heads.save(root)
+        cfg["findings_prompt"]["heads"] = None  # stored in this export
     for m in cfg["modalities"]:
         cfg["modalities"][m]["encoder"].pop("init_from", None)
     doc = {"format": FORMAT, "version": 1, "model": cfg,

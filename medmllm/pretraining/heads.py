@@ -24,13 +24,14 @@ import torch
 from medmllm.config import dump_yaml, read_yaml
 from medmllm.errors import InputError
 from medmllm.models.checkpoint import read_export, read_safetensors
+from medmllm.models.findings_prompt import PRETRAIN_CONFIG, PRETRAIN_HEADS
 from medmllm.pretraining.model import EncoderPretrainer
 from medmllm.pretraining.text_encoders import HFTextEncoder
 
 log = logging.getLogger(__name__)
 
-HEADS_FILE = "pretrain_heads.safetensors"
-HEADS_CONFIG = "pretrain_heads.yaml"
+HEADS_FILE = PRETRAIN_HEADS  # the findings prompt reads the heads from these files too
+HEADS_CONFIG = PRETRAIN_CONFIG
 TEXT_DIR = "pretrain_text"
 FORMAT = "medmllm-pretrain-heads"
 SETTINGS = ("text", "embed_dim", "labels", "label_weight", "contrastive_weight", "label_aware", "temperature",

@@ -48,9 +48,12 @@ class EncoderStage(Stage):
     """
 
     def build_model(self, ctx: Any) -> nn.Module:
+        """The config's model without ``findings_prompt`` (this stage trains the heads the prompt reads), wrapped."""
+        from medmllm.models.mllm import build_model
         from medmllm.pretraining.heads import build_pretrainer
 
-        return build_pretrainer(super().build_model(ctx), ctx.train.pretrain)
+        model = {k: v for k, v in (ctx.config.get("model") or {}).items() if k != "findings_prompt"}
+        return build_pretrainer(build_model(model), ctx.train.pretrain)
 
     def apply(self, model: nn.Module, trainable: dict[str, Any] | None = None) -> TrainableSummary:
         """Freeze everything but the chosen encoders and the pretrainer's own parts."""
@@ -94,10 +97,15 @@ class EncoderStage(Stage):
         save_heads(pre, out_dir, dataclasses.asdict(module.cfg.pretrain))
 
     def hand_off(self, export_dir: Any, next_config: dict[str, Any]) -> None:
-        """The next stage takes the encoders (not the whole model) unless it names its own ``init_from``."""
+        """The next stage takes the encoders (not the whole model) unless it names its own ``init_from``,
+        and, with ``model.findings_prompt``, this stage's findings heads unless it names its own ``heads``."""
         from medmllm.models.checkpoint import read_export
 
         model = next_config.setdefault("model", {})
+        fp = model.get("findings_prompt")
+        if isinstance(fp, dict) and not fp.get("heads"):
+            fp["heads"] = str(export_dir)
+            log.info("next stage: findings heads from %s", export_dir)
         if model.get("init_from"):
             return
         _, doc = read_export(export_dir)

@@ -71,6 +71,10 @@ def default_datamodule(ctx: Any, model: nn.Module, datamodule_class: Any = None)
     aug = data_cfg.transforms.augment
     augmented = aug.enabled and aug.prob > 0
     ctx.augmented = {m: augmented for m in getattr(model, "encoders", {})}
+    if datamodule_class is None and getattr(model, "findings_heads", None) is not None:
+        from medmllm.training.findings_hints import FindingsPromptDataModule
+
+        datamodule_class = FindingsPromptDataModule  # samples carry the findings hint of their images
     return ResumableData((datamodule_class or MedDataModule).from_model(data_cfg, model), seed=ctx.train.seed)
 
 

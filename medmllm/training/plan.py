@@ -50,6 +50,7 @@ class StageContext:
     augmented: dict[str, bool] = dataclasses.field(default_factory=dict)
     extra_callbacks: list[Any] = dataclasses.field(default_factory=list)
     precision: str | None = None  # the Lightning precision in use (``train.precision`` resolved for this machine)
+    validating: bool = False  # built by ``medmllm validate`` (earlier stages' exports do not exist)
 
     @property
     def dir(self) -> Path:

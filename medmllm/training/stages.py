@@ -104,7 +104,7 @@ class Stage:
         """The model of this stage from ``ctx.config["model"]`` (honours ``init_from``)."""
         from medmllm.models.mllm import build_model
 
-        return build_model(ctx.config["model"])
+        return build_model(ctx.config["model"], untrained_heads=getattr(ctx, "validating", False))
 
     def build_datamodule(self, ctx: Any, model: nn.Module) -> Any:
         """The LightningDataModule feeding this stage (default: the manifest DataModule)."""

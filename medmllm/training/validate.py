@@ -67,6 +67,14 @@ def validate_stage(ctx: Any, *, build_data: bool = True) -> tuple[list[str], dic
         ctx.config["model"]["init_from"] = None
     if ctx.index > 0 and not init:
         lines.append("  starts from the previous stage's export when trained (built from the config here)")
+    fp = (ctx.config.get("model") or {}).get("findings_prompt")
+    if fp and fp.get("heads") and not Path(fp["heads"]).exists():
+        lines.append(f"  model.findings_prompt.heads {fp['heads']} does not exist yet: untrained heads here")
+        ctx.config = copy.deepcopy(ctx.config)
+        ctx.config["model"]["findings_prompt"]["heads"] = None
+    elif fp and not fp.get("heads") and not ctx.config["model"].get("init_from") and ctx.stage.name != "encoder":
+        lines.append("  findings prompt: heads from the encoder stage's export when trained (untrained heads here)")
+    ctx.validating = True
     model, dm, module, summary = build_stage(ctx, data=build_data)
     lines += ["  " + s for s in summary.lines()]
     facts: dict[str, Any] = {"name": ctx.name, "stage": ctx.stage.name, "trainable": summary.num_trainable,

@@ -245,10 +245,12 @@ class Benchmark:
 
         The records are passed as prompts: a trailing assistant turn (the reference) is removed.
         """
-        texts = predictor.generate([prompt_record(r) for r in records])
-        if len(texts) != len(records):
-            raise RuntimeError(f"predictor returned {len(texts)} answers for {len(records)} records")
-        return [{"prediction": t} for t in texts]
+        prompts = [prompt_record(r) for r in records]
+        rows = getattr(predictor, "generate_rows", None)  # medmllm's Predictor: the prompt it read too
+        out = rows(prompts) if rows is not None else [{"prediction": t} for t in predictor.generate(prompts)]
+        if len(out) != len(records):
+            raise RuntimeError(f"predictor returned {len(out)} answers for {len(records)} records")
+        return out
 
     def constant_prediction(self, record: dict[str, Any]) -> str:
         """The answer of the constant-normal control for a record (benchmarks with controls)."""
