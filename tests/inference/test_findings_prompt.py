@@ -189,7 +189,7 @@ def test_without_visual_tokens_the_llm_reads_the_hint_alone(hint_export, cases, 
 
 
 def test_the_app_backend_words_the_request_with_the_hint(hint_export, cases):
-    from apps.backend import GenerationSettings, PredictorBackend, ReportRequest
+    from medmllm.app.backend import GenerationSettings, PredictorBackend, ReportRequest
 
     backend = PredictorBackend(hint_export)
     request = ReportRequest(xray_source=str(cases.image), context="fever",
