@@ -141,13 +141,18 @@ def heads_f1(export: str, data: Path) -> float:
     return ce_group(rows, truth, FINDING_KEYS)["macro"]["f1"]
 
 
-def make_snapshotter(out: Path, every: int, t0: float, transforms: dict):
+def make_snapshotter(out: Path, every: int, t0: float, data: dict):
     """A Lightning callback exporting the report-stage model every ``every`` steps (time not counted).
 
-    The exports record the training transforms (``data.transforms``), as ``medmllm train``'s do:
-    inference preprocesses images with them (without, the CT windows would fall back to defaults).
+    The exports record the training transforms (``data.transforms``) and training prompts, as
+    ``medmllm train``'s do: inference preprocesses images with them (without, the CT windows would
+    fall back to defaults) and words requests with the recorded prompts.
     """
     import lightning as L
+
+    from medmllm.data.prompts import training_prompts
+
+    extra = {"data": {"transforms": data.get("transforms") or {}}, "prompts": training_prompts(data)}
 
     class Snapshots(L.Callback):
         def __init__(self):
@@ -160,7 +165,7 @@ def make_snapshotter(out: Path, every: int, t0: float, transforms: dict):
                 return
             start = time.perf_counter()
             path = out / f"step{step:05d}"
-            pl_module.model.save_pretrained(path, extra={"data": {"transforms": transforms}})
+            pl_module.model.save_pretrained(path, extra=extra)
             self.rows.append({"step": step, "train_s": round(start - t0 - self.paused, 1), "export": str(path)})
             self.paused += time.perf_counter() - start
 
@@ -248,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         loads = LoadSampler()
         loads.start()
         t0 = time.perf_counter()
-        snap = make_snapshotter(vdir, args.every, t0, (base.get("data") or {}).get("transforms") or {})
+        snap = make_snapshotter(vdir, args.every, t0, base.get("data") or {})
         train(cfg, config_path=args.config, callbacks=[snap], quiet=True)
         info = {"train_s": round(time.perf_counter() - t0 - snap.paused, 1), **loads.summary()}
         if (cfg.get("model") or {}).get("findings_prompt") is not None and snap.rows:
