@@ -30,14 +30,14 @@ def shown(monkeypatch):
     from medmllm.inference import Predictor
 
     seen = {}
-    real = Predictor.generate
+    real = Predictor.generate_rows  # what the benchmarks call: the texts and the prompts the model read
 
-    def recording(self, batch):
+    def recording(self, batch, **kwargs):
         for r in batch:
             seen.setdefault(r["id"], []).append([im["path"] for im in r["images"]])
-        return real(self, batch)
+        return real(self, batch, **kwargs)
 
-    monkeypatch.setattr(Predictor, "generate", recording)
+    monkeypatch.setattr(Predictor, "generate_rows", recording)
     return seen
 
 
