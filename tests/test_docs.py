@@ -1,18 +1,16 @@
 """The documentation's commands: every `medmllm ...` line in README.md and docs/ parses (scripts/docs_check.py)."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _docs_check():
-    spec = importlib.util.spec_from_file_location("docs_check", ROOT / "scripts" / "docs_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/docs_check.py")
 
 
 def test_every_documented_command_parses():

