@@ -288,4 +288,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from medmllm.errors import MedmllmError
+
+    try:
+        raise SystemExit(main())
+    except MedmllmError as e:  # a bad checkpoint, config or data: one line, as the CLI says it
+        raise SystemExit(f"error: {e}") from None
