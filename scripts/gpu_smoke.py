@@ -304,9 +304,7 @@ def smollm2_recipe(out: Path, tiny: bool, workers: int, config: str = "configs/s
     trained = {"config": config, "train_s": round(train_s, 1), "stages": clock.stages, "peak_gib": peak}
     print(json.dumps(trained), flush=True)  # before the held-out reports: a call cut short keeps these
     held = heldout(out, tiny, workers)
-    return {"config": config, "train_s": round(train_s, 1), "stages": clock.stages, "peak_gib": peak,
-            "export": str(result.export),
-            **heldout_f1(result.export, held, out, "smollm2")}
+    return {**trained, "export": str(result.export), **heldout_f1(result.export, held, out, "smollm2")}
 
 
 def main(argv: list[str] | None = None) -> None:
