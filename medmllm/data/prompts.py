@@ -19,7 +19,8 @@ A wording is recorded only when records of at least two patients share it, so fr
 patient never lands in an export. :class:`PromptBook` builds the user turn from them
 (:meth:`PromptBook.messages`): without ``prompt`` the most frequent recorded wording of the
 request's layout and language (with ``{context}`` filled when a context is given); with a
-``prompt``, that text as the instruction, framed by the recorded context wording. An export without
+``prompt``, that text as the instruction, framed by the recorded context wording. An empty wording (the images alone, recorded when training asked so) is the
+default only when nothing else was recorded. An export without
 recorded prompts (saved with ``save_pretrained``, or trained before they were recorded) uses
 :data:`DEFAULT_PROMPTS`: the first wording of each layout of the synthetic training cases
 (``medmllm synth``) and their context frame. Images always come first, one placeholder line each.
@@ -107,6 +108,7 @@ class PromptBook:
         where = layout(modalities)
         texts = self._texts(task, lang, where)
         plain = [t for t in texts if CONTEXT not in t]
+        plain = [t for t in plain if t.strip()] or plain  # images alone only when nothing else was recorded
         if context:
             framed = [t for t in texts if CONTEXT in t]
             if framed:
@@ -119,7 +121,7 @@ class PromptBook:
         """How a context and an instruction are put together: a text with ``{context}`` and ``{prompt}``."""
         lang = language or self.language(task)
         texts = self._texts(task, lang, layout(modalities))
-        plain = sorted((t for t in texts if CONTEXT not in t), key=len, reverse=True)
+        plain = sorted((t for t in texts if CONTEXT not in t and t.strip()), key=len, reverse=True)
         for t in (t for t in texts if CONTEXT in t):
             for p in plain:
                 if t.endswith(p):

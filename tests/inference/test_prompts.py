@@ -65,6 +65,31 @@ def test_the_default_prompt_is_the_recorded_one():
     assert book.text(["xray"], language="zh") == DEFAULT_PROMPTS["zh"]["xray"]
 
 
+def test_images_alone_is_recorded_but_the_default_only_when_nothing_else_was():
+    alone = [rec(p, "") for p in "abcde"]  # the most frequent "wording": no instruction
+    book = PromptBook(record_prompts(alone + [rec(p, "Report this film.") for p in "ab"]))
+    assert {"text": "", "count": 5} in book.recorded["report"]["en"]["xray"]
+    assert book.text(["xray"]) == "Report this film."
+    assert book.text(["xray"], context="fever") == "Clinical information:\nfever\n\nReport this film."
+    assert PromptBook(record_prompts(alone)).messages({"xray": 1})[0]["content"] == "<xray>\n"
+
+
+def test_synthetic_reports_are_asked_in_varied_wordings_or_with_the_images_alone():
+    from medmllm.data.synthetic import SynthConfig, render_case
+    from medmllm.data.synthetic.tasks import PROMPTS
+
+    asked = []
+    for i in range(60):
+        for t in render_case(0, i, SynthConfig(langs=("en",), tasks=("report",))).tasks["en"]:
+            user = t.messages[0]["content"]
+            if t.variant.endswith("-context"):
+                assert user.split("\n\n")[-1] in PROMPTS["en"][t.variant.split("-")[1]]  # always an instruction
+            else:
+                asked.append("" if user.endswith(">") else user.split("\n")[-1])
+    counts = {w: asked.count(w) for w in set(asked)}
+    assert len(asked) == 180 and counts.get("", 0) >= 12 and len(counts) >= 16  # ~1 in 7: the images alone
+
+
 def test_the_context_goes_where_training_put_it():
     note = "Outpatient record\nPatient: 2 years old boy."
     framed = "History:\n{context}\n---\nReport this film."

@@ -21,19 +21,29 @@ from .report_grammar import report_text
 PROMPTS = {
     "en": {"xray": ["Write the radiology report for this chest radiograph.",
                     "Describe the findings of this chest X-ray and give an impression.",
-                    "Please write a report (Findings and Impression) for this frontal chest radiograph."],
+                    "Please write a report (Findings and Impression) for this frontal chest radiograph.",
+                    "Report this chest film.",
+                    "What does this radiograph show? Give findings and impression.",
+                    "Chest X-ray: findings and impression, please."],
            "ct": ["Write the radiology report for this chest CT.",
                   "Describe the findings of this chest CT scan and give an impression.",
-                  "Please write a report (Findings and Impression) for this CT of the chest."],
+                  "Please write a report (Findings and Impression) for this CT of the chest.",
+                  "Report this CT.",
+                  "What does this CT show? Give findings and impression.",
+                  "Chest CT: findings and impression, please."],
            "both": ["Write one radiology report from the chest radiograph and the chest CT.",
-                    "Describe the findings of this chest X-ray and chest CT, and give an impression."],
+                    "Describe the findings of this chest X-ray and chest CT, and give an impression.",
+                    "Report these two chest studies together.",
+                    "What do the radiograph and the CT show? Give findings and impression.",
+                    "Chest X-ray and CT: one report, please.",
+                    "Findings and impression for both images."],
            "context": "Clinical information:\n{record}\n\n",
            "diagnosis": "Clinical information:\n{record}\n\nWhat is the diagnosis?",
            "summary": "Summarise this inpatient record.\n\n{record}",
            "suffix": ["", " Answer yes or no."], "yes": "Yes", "no": "No", "stop": "."},
-    "zh": {"xray": ["请根据这张胸部X线片书写影像学报告。", "请描述该胸片的影像所见并给出印象。"],
-           "ct": ["请根据该胸部CT书写影像学报告。", "请描述该胸部CT的影像所见并给出印象。"],
-           "both": ["请结合胸部X线片和胸部CT书写影像学报告。"],
+    "zh": {"xray": ["请根据这张胸部X线片书写影像学报告。", "请描述该胸片的影像所见并给出印象。", "胸片报告。"],
+           "ct": ["请根据该胸部CT书写影像学报告。", "请描述该胸部CT的影像所见并给出印象。", "胸部CT报告。"],
+           "both": ["请结合胸部X线片和胸部CT书写影像学报告。", "请综合两项检查给出影像所见和印象。"],
            "context": "临床资料：\n{record}\n\n",
            "diagnosis": "临床资料：\n{record}\n\n请结合影像和临床资料给出诊断。",
            "summary": "请总结以下住院病历。\n\n{record}",
@@ -93,11 +103,15 @@ def build_tasks(case: Any, lang: str, groups: tuple[str, ...], vqa_per_case: int
     if "report" in groups:
         for source in ("xray", "ct", "both"):
             answer = report_text(case.reports[lang][source], lang)
-            prompt = p[source][int(rng.integers(len(p[source])))]
-            out.append(TaskSample(f"report-{source}", "report", _MODS[source], _turns(_IMG[source] + prompt, answer)))
+            # one draw in (wordings + 1): the extra one is no instruction at all (the images alone), so a
+            # model learns to report whatever the request's wording, or none; with context, the first wording
+            pick = int(rng.integers(len(p[source]) + 1))
+            prompt = p[source][pick] if pick < len(p[source]) else ""
+            out.append(TaskSample(f"report-{source}", "report", _MODS[source],
+                                  _turns((_IMG[source] + prompt).rstrip("\n"), answer)))
             ctx = p["context"].format(record=records["outpatient"])
             out.append(TaskSample(f"report-{source}-context", "report", _MODS[source],
-                                  _turns(_IMG[source] + ctx + prompt, answer)))
+                                  _turns(_IMG[source] + ctx + (prompt or p[source][0]), answer)))
     if "vqa" in groups and vqa_per_case:
         out.extend(_vqa(case, lang, vqa_per_case, rng))
     if "diagnosis" in groups:
