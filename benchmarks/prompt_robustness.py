@@ -13,7 +13,8 @@ cases of seed 7, X-ray + CT, no clinical text; made with ``medmllm synth`` when 
   construction, ``tests/inference/test_prompts.py``);
 - four paraphrases: ``Write the radiology report.``, ``Describe the findings.``, ``Please report this
   chest X-ray and CT.`` and a Chinese one (``请为这张胸片和CT写一份放射学报告。``; meaningful for
-  bilingual models, an English-only model may answer in either language);
+  bilingual models: an export that recorded no Chinese training prompt is not held to the tolerance
+  on it, and may answer in either language);
 - ``no instruction``: the images alone (placeholders only, plus the findings hint when the export has
   one), built past the prompt builder: what a model that ignores its prompt writes.
 
@@ -84,6 +85,13 @@ def score(rows: list[dict], references: Path, out: Path) -> float:
     return json.loads(out.with_suffix(".score.json").read_text())["clinical"]["findings"]["macro"]["f1"]
 
 
+def over_tolerance(table: dict[str, dict], tolerance: float, bilingual: bool) -> list[str]:
+    """The rows further than ``tolerance`` from the recorded one (the Chinese row only for a bilingual model)."""
+    base = table["recorded"]["macro_f1"]
+    return [name for name, row in table.items()
+            if abs(row["macro_f1"] - base) > tolerance and (name != "chinese" or bilingual)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, help="export folder")
@@ -118,16 +126,25 @@ def main(argv: list[str] | None = None) -> int:
                        "example_prompt": rows[0]["prompt"]}
         print(f"{name}: {table[name]['macro_f1']} ({table[name]['seconds']} s, load {table[name]['load']})", flush=True)
     base = table["recorded"]["macro_f1"]
+    bilingual = "zh" in ((pred.prompts.recorded or {}).get("report") or {})
     (refs.parent / "robustness.json").write_text(json.dumps({"checkpoint": str(args.checkpoint), "n": len(records),
-                                                            "cpu_class": cpu_class(), "rows": table}, indent=2,
-                                                           ensure_ascii=False) + "\n")
+                                                            "cpu_class": cpu_class(), "bilingual": bilingual,
+                                                            "tolerance": args.tolerance, "rows": table,
+                                                            "over_tolerance": over_tolerance(table, args.tolerance,
+                                                                                             bilingual)},
+                                                           indent=2, ensure_ascii=False) + "\n")
     print(f"\n{args.checkpoint}: {len(records)} held-out cases (CPU class {cpu_class()})")
     print("| user prompt | held-out findings macro-F1 | vs recorded |\n|---|---|---|")
+    over = over_tolerance(table, args.tolerance, bilingual)
     for name, row in table.items():
         shown = "(images only)" if row["instruction"] is None else row["instruction"]
         diff = row["macro_f1"] - base
-        flag = " **over tolerance**" if abs(diff) > args.tolerance else ""
+        flag = ""
+        if abs(diff) > args.tolerance:
+            flag = " **over tolerance**" if name in over else " (over tolerance; an English-only model: not held to it)"
         print(f"| {name}: {shown} | {row['macro_f1']:.3f} | {diff:+.3f}{flag} |")
+    print(f"\nwithin {args.tolerance} of the recorded prompt: " + ("every row" if not over else
+                                                                 "not " + ", ".join(over)))
     return 0
 
 
