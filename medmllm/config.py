@@ -687,9 +687,29 @@ class DataSourceConfig:
 
 
 @dataclasses.dataclass
+class ReplayConfig:
+    """``data.replay``: every ``data.train`` source once more, with these filters, as extra sources.
+
+    For a stage that mixes tasks but must keep one of them strong, without restating the sources: e.g. the
+    quickstart's clinical stage trains on every task and replays the image-only reports
+    (``replay: {variants: [report-xray, report-ct, report-both]}``). ``tasks`` / ``variants``: the
+    replayed sources' filters (null: the source's own); ``weight``: multiplies each source's weight.
+    An override of ``data.train.N`` reaches its replay too.
+    """
+
+    __pydantic_config__ = STRICT
+
+    tasks: list[str] | None = None
+    variants: list[str] | None = None
+    weight: PosFloat = 1.0
+
+
+@dataclasses.dataclass
 class DataConfig:
     """``data``: sources, batching, workers, caching and transforms.
 
+    ``replay``: the training sources again with other filters (:class:`ReplayConfig`); once built,
+    ``train`` holds them and ``replay`` is null.
     ``samples_per_epoch``: draws per epoch from the weighted mixture (default: the total size).
     ``group_by_length``: batch samples of similar token length together (less padding).
     ``cache_dir``: on-disk cache of preprocessed tensors (null: no cache). ``memory_cache_gb``:
@@ -714,8 +734,16 @@ class DataConfig:
     answer_as_target: bool = True
     seed: NonNegInt = 0
     transforms: TransformConfig = dataclasses.field(default_factory=TransformConfig)
+    replay: ReplayConfig | None = None
 
-
+    def __post_init__(self) -> None:
+        if self.replay is not None:  # expanded once: a config rebuilt from this one does not replay twice
+            r = self.replay
+            self.train = [*self.train, *(dataclasses.replace(
+                src, tasks=src.tasks if r.tasks is None else r.tasks,
+                variants=src.variants if r.variants is None else r.variants, weight=src.weight * r.weight)
+                for src in self.train)]
+            self.replay = None
 
 
 @dataclasses.dataclass
@@ -757,7 +785,8 @@ def reference_markdown() -> str:
     blocks = [("model", ModelConfig), ("model.llm.lora", LoraSpec), ("model.modalities.<slot>", ModalityConfig),
               ("model.findings_prompt", FindingsPromptConfig),
               ("data", DataConfig), ("data.train.<i> / data.val.<i>", DataSourceConfig),
-              ("data.train.<i>.synthetic", SyntheticSourceConfig), ("data.transforms", TransformConfig),
+              ("data.train.<i>.synthetic", SyntheticSourceConfig), ("data.replay", ReplayConfig),
+              ("data.transforms", TransformConfig),
               ("data.transforms.xray", XrayTransformConfig), ("data.transforms.ct", CTTransformConfig),
               ("data.transforms.video", VideoTransformConfig), ("data.transforms.augment", AugmentConfig),
               ("train", TrainConfig), ("train.optim", OptimConfig),

@@ -31,8 +31,6 @@ if [ "$SHORT" = "1" ]; then
   HELD_CASES=24
   OVR=(--model.llm.corpus.synthetic.cases=100 --model.llm.vocab_size=512
        --data.train.0.synthetic.cases=48 --data.train.0.synthetic.xray_size=[64,64]
-       --pipeline.2.data.train.0.synthetic.cases=48 --pipeline.2.data.train.0.synthetic.xray_size=[64,64]
-       --pipeline.2.data.train.1.synthetic.cases=48 --pipeline.2.data.train.1.synthetic.xray_size=[64,64]
        --data.val.0.synthetic.cases=8
        --pipeline.0.train.max_steps=4 --pipeline.1.train.max_steps=8 --pipeline.2.train.max_steps=2
        --pipeline.0.train.val_every_n_steps=4 --pipeline.1.train.val_every_n_steps=8

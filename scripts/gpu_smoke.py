@@ -228,27 +228,21 @@ def heldout_f1(export: Path, held: Path, out: Path, name: str) -> dict:
     return result
 
 
-def synth_overrides(out: Path, workers: int, stage_sources: tuple[str, ...] = ()) -> list[str]:
-    """Workers and cache folder of the synthetic sources: ``data.train.0``, ``data.val.0`` and ``stage_sources``
-    (sources a stage declares itself, e.g. the quickstart's clinical stage: ``pipeline.2.data.train.1``)."""
-    keys = ("data.train.0", "data.val.0") + stage_sources
-    return [f"--data.num_workers={workers}"] + [f"--{k}.synthetic.{x}" for k in keys
+def synth_overrides(out: Path, workers: int) -> list[str]:
+    """Workers and cache folder of the synthetic sources ``data.train.0`` and ``data.val.0`` (a stage's
+    ``data.replay`` of them follows)."""
+    return [f"--data.num_workers={workers}"] + [f"--{k}.synthetic.{x}" for k in ("data.train.0", "data.val.0")
                                                  for x in (f"workers={workers}", f"cache_dir={out / 'synth'}")]
-
-
-QUICKSTART_STAGE_SOURCES = ("pipeline.2.data.train.0", "pipeline.2.data.train.1")  # the clinical stage's own
 
 
 def quickstart(out: Path, tiny: bool, workers: int) -> dict:
     mm = [sys.executable, "-m", "medmllm"]
     run_dir = out / "quickstart-run"
-    over = [f"--train.run_dir={run_dir}", "--train.log_every_n_steps=50"] + synth_overrides(out, workers,
-                                                                                          QUICKSTART_STAGE_SOURCES)
+    over = [f"--train.run_dir={run_dir}", "--train.log_every_n_steps=50"] + synth_overrides(out, workers)
     if tiny:
         over += ["--model.llm.corpus.synthetic.cases=60", "--model.llm.vocab_size=512",
-                 "--data.train.0.synthetic.cases=24", "--data.train.0.synthetic.xray_size=[64,64]"]
-        over += [f"--{k}.synthetic.{x}" for k in QUICKSTART_STAGE_SOURCES for x in ("cases=24", "xray_size=[64,64]")]
-        over += ["--data.val.0.synthetic.cases=4", "--model.modalities.xray.encoder.image_size=64",
+                 "--data.train.0.synthetic.cases=24", "--data.train.0.synthetic.xray_size=[64,64]",
+                 "--data.val.0.synthetic.cases=4", "--model.modalities.xray.encoder.image_size=64",
                  "--pipeline.0.train.max_steps=2", "--pipeline.1.train.max_steps=4", "--pipeline.2.train.max_steps=2",
                  "--pipeline.0.train.val_every_n_steps=2", "--pipeline.1.train.val_every_n_steps=4",
                  "--pipeline.2.train.val_every_n_steps=2", "--train.eval.clinical_subset=4",

@@ -120,19 +120,38 @@ def test_quickstart_report_step_uses_the_report_stage_with_unchanged_settings(co
 
 def test_quickstart_clinical_stage_replays_the_image_only_reports_of_the_same_cases(tmp_path):
     """Every task of the training cases plus, at equal weight, their image-only reports (without the replay the
-    clinical stage cost the image-only reports 0.08 held-out macro-F1, see configs/quickstart.yaml)."""
-    from medmllm.config import load_config
+    clinical stage cost the image-only reports 0.08 held-out macro-F1, see configs/quickstart.yaml); a
+    command-line override of data.train.0 reaches the replay."""
+    from medmllm.config import DataConfig, from_dict, load_config
     from medmllm.training.plan import build_plan
     from tests.training.conftest import CONFIGS
 
-    cfg = load_config(CONFIGS / "quickstart.yaml")
+    cfg = load_config(CONFIGS / "quickstart.yaml", ["--data.train.0.synthetic.cases=48"])
     clinical = build_plan(cfg, tmp_path)[2]
     assert clinical.name == "clinical"
-    sources = clinical.config["data"]["train"]
-    assert [s["synthetic"] for s in sources] == [cfg["data"]["train"][0]["synthetic"]] * 2
-    assert [s.get("variants") for s in sources] == [None, ["report-xray", "report-ct", "report-both"]]
-    assert [s.get("weight", 1.0) for s in sources] == [1.0, 1.0]
-    assert clinical.config["data"]["tasks"] is None and clinical.config["data"]["variants"] is None
+    data = from_dict(DataConfig, clinical.config["data"], "data")
+    assert [s.synthetic.cases for s in data.train] == [48, 48]
+    assert [s.synthetic.seed for s in data.train] == [cfg["data"]["train"][0]["synthetic"]["seed"]] * 2
+    assert [s.variants for s in data.train] == [None, ["report-xray", "report-ct", "report-both"]]
+    assert [s.weight for s in data.train] == [1.0, 1.0]
+    assert data.tasks is None and data.variants is None and data.replay is None
+    report = from_dict(DataConfig, build_plan(cfg, tmp_path)[1].config["data"], "data")
+    assert len(report.train) == 1  # only the stage that asks replays
+
+
+def test_replay_adds_each_source_once_with_its_filters_and_weight():
+    from medmllm.config import DataConfig, from_dict, to_plain
+
+    raw = {"train": [{"path": "a.jsonl", "weight": 2.0, "tasks": ["vqa"]}, {"path": "b.jsonl"}],
+           "replay": {"variants": ["report-both"], "weight": 0.5}}
+    data = from_dict(DataConfig, raw, "data")
+    assert [(s.path, s.weight, s.tasks, s.variants) for s in data.train] == [
+        ("a.jsonl", 2.0, ["vqa"], None), ("b.jsonl", 1.0, None, None),
+        ("a.jsonl", 1.0, ["vqa"], ["report-both"]), ("b.jsonl", 0.5, None, ["report-both"])]
+    again = from_dict(DataConfig, to_plain(data), "data")  # an export's data block, read back: no second replay
+    assert again == data
+    with pytest.raises(ConfigError, match="data.replay"):
+        from_dict(DataConfig, {**raw, "replay": {"variant": ["report-both"]}}, "data")
 
 
 def test_bad_trainable_settings_raise(tiny_model_cfg):
