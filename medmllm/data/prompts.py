@@ -19,10 +19,10 @@ A wording is recorded only when records of at least two patients share it, so fr
 patient never lands in an export. :class:`PromptBook` builds the user turn from them
 (:meth:`PromptBook.messages`): without ``prompt`` the most frequent recorded wording of the
 request's layout and language (with ``{context}`` filled when a context is given); with a
-``prompt``, that text as the instruction, framed by the recorded context wording. An empty wording (the images alone, recorded when training asked so) is the
-default only when nothing else was recorded. An export without
-recorded prompts (saved with ``save_pretrained``, or trained before they were recorded) uses
-:data:`DEFAULT_PROMPTS`: the first wording of each layout of the synthetic training cases
+``prompt``, that text as the instruction, framed by the recorded context wording. An empty wording
+(the images alone, recorded when training asked so) is the default only when nothing else was
+recorded. An export without recorded prompts (saved with ``save_pretrained``, or trained before
+they were recorded) uses :data:`DEFAULT_PROMPTS`: the first wording of each layout of the synthetic training cases
 (``medmllm synth``) and their context frame. Images always come first, one placeholder line each.
 """
 
