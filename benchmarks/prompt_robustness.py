@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--out", default="demo-out/prompt-robustness")
     args = ap.parse_args(argv)
+    for flag, value in (("--heldout", args.heldout), ("--limit", args.limit), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            ap.error(f"{flag} must be at least 1, got {value}")
+    if args.tolerance < 0:
+        ap.error(f"--tolerance must not be negative, got {args.tolerance}")
 
     from quickstart_curve import heldout_set
 
@@ -127,15 +132,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {table[name]['macro_f1']} ({table[name]['seconds']} s, load {table[name]['load']})", flush=True)
     base = table["recorded"]["macro_f1"]
     bilingual = "zh" in ((pred.prompts.recorded or {}).get("report") or {})
+    over = over_tolerance(table, args.tolerance, bilingual)
     (refs.parent / "robustness.json").write_text(json.dumps({"checkpoint": str(args.checkpoint), "n": len(records),
                                                             "cpu_class": cpu_class(), "bilingual": bilingual,
                                                             "tolerance": args.tolerance, "rows": table,
-                                                            "over_tolerance": over_tolerance(table, args.tolerance,
-                                                                                             bilingual)},
+                                                            "over_tolerance": over},
                                                            indent=2, ensure_ascii=False) + "\n")
     print(f"\n{args.checkpoint}: {len(records)} held-out cases (CPU class {cpu_class()})")
     print("| user prompt | held-out findings macro-F1 | vs recorded |\n|---|---|---|")
-    over = over_tolerance(table, args.tolerance, bilingual)
     for name, row in table.items():
         shown = "(images only)" if row["instruction"] is None else row["instruction"]
         diff = row["macro_f1"] - base

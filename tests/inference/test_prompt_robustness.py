@@ -20,6 +20,14 @@ def test_rows_over_the_tolerance_and_the_chinese_row_only_for_a_bilingual_model(
     assert over(table, 0.2, bilingual=True) == []
 
 
+@pytest.mark.parametrize("flag", ["--limit=0", "--batch-size=0", "--heldout=-1", "--tolerance=-0.1"])
+def test_bad_numbers_are_refused_before_anything_loads(flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        bench().main(["--checkpoint", str(tmp_path / "none"), flag])
+    assert e.value.code == 2 and flag.split("=")[0] in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
 @pytest.mark.slow  # 2 synthetic cases, 6 rows of greedy 160-token reports and 6 score processes: ~35 s
 def test_each_row_reads_its_own_wording_on_the_same_records(tiny_export, tmp_path):
     out = tmp_path / "rob"
