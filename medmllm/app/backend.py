@@ -192,6 +192,7 @@ def result_documents(request: ReportRequest, text: str, labels: dict | None, mod
         "context": request.context,
         "findings": (labels or {}).get("findings"),
         "chexpert": (labels or {}).get("chexpert"),
+        "possible": (labels or {}).get("possible"),
         "model": model,
         "generation": asdict(request.settings),
         "seconds": round(seconds, 3),

@@ -264,7 +264,7 @@ class ReportApp:
             raise
         except Exception as e:  # noqa: BLE001 - the report stands without its labels
             log.error("labeler failed: %s", type(e).__name__)
-            labels = {"findings": {}, "chexpert": {}}
+            labels = {"findings": {}, "chexpert": {}, "possible": {}}
         txt, doc = result_documents(request, text, labels, self.backend.name, seconds, images)
         txt_path, json_path = self._save(txt, doc)
         log.info("generate: done, %d pieces in %.2f s", pieces, seconds)
@@ -329,7 +329,7 @@ class ReportApp:
                                         elem_id="report")
                     findings = gr.HighlightedText(label="Findings read from the report", elem_id="findings",
                                                   color_map={"present": "red", "uncertain": "orange",
-                                                             "normal": "green"})
+                                                             "possible": "yellow", "normal": "green"})
                     with gr.Row():
                         dl_txt = gr.DownloadButton("Download TXT", interactive=False, elem_id="download-txt")
                         dl_json = gr.DownloadButton("Download JSON", interactive=False, elem_id="download-json")

@@ -5,9 +5,12 @@ HELP = "read reports and write their findings labels (14 CheXpert observations +
 DESCRIPTION = """Label radiology reports with the rule-based clinical labeler (English and Chinese).
 
 Input rows: {"id": ..., "report": "..."} (or generate's {"id", "prediction"} rows, or a manifest).
-Output rows: {"id", "lang", "chexpert": {14 observations}, "findings": {findings keys}} with each
-value 1 (positive), 0 (negative), -1 (uncertain) or null (not mentioned). A Markdown table of how
-often each finding is positive/uncertain/negative is printed.
+Output rows: {"id", "lang", "chexpert": {14 observations}, "findings": {findings keys}, "possible":
+{"chexpert": [...], "findings": [...]}} with each value 1 (positive), 0 (negative), -1 (uncertain: a
+probable reading such as "likely", "borderline", "X versus Y") or null (not mentioned); "possible"
+lists what a report only raises as a possibility ("may represent", "cannot be excluded"), which
+sets no label (docs/labeler.md). A Markdown table of how often each findings key is
+positive/uncertain/possible/negative is printed.
 
 --lang auto (default) uses a row's declared language (report.language or lang) and otherwise
 Chinese when the text contains Chinese characters.
@@ -52,13 +55,14 @@ def run(args):
         lang = args.lang if args.lang != "auto" else (rows.langs.get(rid) or detect_language(text))
         labels = label_report(text, lang)
         results.append({"id": rid, "lang": lang, **labels})
+        possible = set(labels["possible"]["findings"])
         for k, v in labels["findings"].items():
-            counts[k][v] += 1
+            counts[k]["possible" if v is None and k in possible else v] += 1
     atomic_write_text(out, jsonl(results))
-    print("| findings key | positive | uncertain | negative | not mentioned |\n|---|---|---|---|---|")
+    print("| findings key | positive | uncertain | possible | negative | not mentioned |\n|---|---|---|---|---|---|")
     for k in FINDING_KEYS:
         c = counts[k]
-        print(f"| {k} | {c[1]} | {c[-1]} | {c[0]} | {c[None]} |")
+        print(f"| {k} | {c[1]} | {c[-1]} | {c['possible']} | {c[0]} | {c[None]} |")
     if not args.quiet:
         print(f"\nwrote {len(results)} rows to {out}")
     return 0

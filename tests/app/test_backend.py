@@ -66,6 +66,10 @@ def test_labels_are_highlighted_from_the_report_text():
     assert highlight_findings(label_text("", "en")) == []
     zh = [x for x in highlight_findings(label_text("右肺下叶实变。", "zh"), "zh") if x[1]]
     assert zh == [("右肺下叶实变", "present")]
+    # a probable reading is uncertain; a possibility raised is shown as one (it sets no label)
+    hedged = label_text("Left pleural effusion is likely. A small right pneumothorax cannot be excluded.", "en")
+    assert [x for x in highlight_findings(hedged, "en") if x[1]] == [("left pleural effusion", "uncertain"),
+                                                                     ("right pneumothorax", "possible")]
 
 
 def test_result_documents_carry_text_labels_and_settings():

@@ -1,6 +1,5 @@
 """`medmllm app`: flags, the default checkpoint, and one-line errors (the server itself is tested elsewhere)."""
 
-import pytest
 
 
 def test_help_lists_the_flags(cli):

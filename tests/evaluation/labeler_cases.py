@@ -4,7 +4,9 @@ Each case is ``(category, lang, text, expected)``; ``expected`` names only the l
 about: CheXpert observations by their exact names, findings keys (lower case) of
 ``medmllm.findings``. ``None`` means "not mentioned" and checks that nothing spills over (for
 example a right-sided finding must leave the left key alone). Values: 1 positive, 0 negative,
--1 uncertain.
+-1 uncertain (a probable reading: "likely", "borderline", "versus", 考虑). The key ``"possible"``
+names every observation and findings key the report raises only as a possibility ("may
+represent", "cannot be excluded", 不除外, 可能): those set no label (labeler v4, docs/labeler.md).
 
 Conventions the cases encode (documented in the README's evaluation section):
 - an effusion or pneumothorax without a side, when negated, is negated on both sides;
@@ -60,56 +62,71 @@ CASES = [
     ("negation", "zh", "右侧胸腔积液已吸收。", {"pleural_effusion:right": 0, "pleural_effusion:left": None}),
     # ------------------------------------------------------------------ uncertainty (en)
     ("uncertainty", "en", "Possible small left pleural effusion.",
-     {"Pleural Effusion": -1, "pleural_effusion:left": -1, "pleural_effusion:right": None}),
-    ("uncertainty", "en", "Cannot exclude early pneumonia.", {"Pneumonia": -1, "No Finding": 0}),
+     {"Pleural Effusion": None, "pleural_effusion:left": None, "pleural_effusion:right": None,
+      "possible": {"Pleural Effusion", "pleural_effusion:left"}}),
+    ("uncertainty", "en", "Cannot exclude early pneumonia.",
+     {"Pneumonia": None, "No Finding": 1, "possible": {"Pneumonia"}}),
     ("uncertainty", "en", "Right lower lobe opacity may represent atelectasis or pneumonia.",
-     {"Lung Opacity": 1, "Atelectasis": -1, "Pneumonia": -1}),
+     {"Lung Opacity": 1, "Atelectasis": None, "Pneumonia": None,
+      "possible": {"Pneumonia", "Atelectasis", "consolidation:RLL", "atelectasis"}}),
     ("uncertainty", "en", "Atelectasis versus consolidation at the left base.",
      {"Atelectasis": -1, "Consolidation": -1, "consolidation:LLL": -1, "consolidation:RLL": None}),
-    ("uncertainty", "en", "Findings are suspicious for pneumonia.", {"Pneumonia": -1}),
+    ("uncertainty", "en", "Findings are suspicious for pneumonia.", {"Pneumonia": None, "possible": {"Pneumonia"}}),
     ("uncertainty", "en", "Likely bibasilar atelectasis.", {"Atelectasis": -1, "atelectasis": -1}),
     ("uncertainty", "en", "Mild pulmonary edema is likely.", {"Edema": -1}),
     ("uncertainty", "en", "Heart size is borderline enlarged.", {"Cardiomegaly": -1, "cardiomegaly": -1}),
-    ("uncertainty", "en", "Questionable nodule in the right upper lobe.", {"Lung Lesion": -1, "nodule": -1}),
+    ("uncertainty", "en", "Questionable nodule in the right upper lobe.",
+     {"Lung Lesion": None, "nodule": None, "possible": {"Lung Lesion", "nodule"}}),
     ("uncertainty", "en", "Findings concerning for right middle lobe pneumonia.",
-     {"Pneumonia": -1, "consolidation:RML": -1}),
+     {"Pneumonia": None, "consolidation:RML": None, "possible": {"Pneumonia", "consolidation:RML"}}),
     ("uncertainty", "en", "Probable small right pneumothorax.",
      {"Pneumothorax": -1, "pneumothorax:right": -1, "pneumothorax:left": None}),
     ("uncertainty", "en", "There may be a small left pleural effusion.",
-     {"Pleural Effusion": -1, "pleural_effusion:left": -1}),
+     {"Pleural Effusion": None, "pleural_effusion:left": None,
+      "possible": {"Pleural Effusion", "pleural_effusion:left"}}),
     ("uncertainty", "en", "Subtle ground-glass opacity in the right lower lobe could reflect early infection.",
-     {"ground_glass": 1, "Pneumonia": -1}),
+     {"ground_glass": 1, "Pneumonia": None, "possible": {"Pneumonia"}}),
     ("uncertainty", "en", "Increased interstitial markings suggestive of mild edema.", {"Edema": -1}),
     # ------------------------------------------------------------------ uncertainty (zh)
     ("uncertainty", "zh", "考虑支气管肺炎。", {"bronchopneumonia": -1, "Pneumonia": -1}),
     ("uncertainty", "zh", "右肺下叶实变，不除外肺不张。",
-     {"consolidation:RLL": 1, "Atelectasis": -1, "atelectasis": -1}),
-    ("uncertainty", "zh", "左侧少量胸腔积液可能。", {"Pleural Effusion": -1, "pleural_effusion:left": -1}),
-    ("uncertainty", "zh", "右肺上叶结节待排。", {"nodule": -1, "Lung Lesion": -1}),
+     {"consolidation:RLL": 1, "Atelectasis": None, "atelectasis": None, "possible": {"Atelectasis", "atelectasis"}}),
+    ("uncertainty", "zh", "左侧少量胸腔积液可能。",
+     {"Pleural Effusion": None, "pleural_effusion:left": None,
+      "possible": {"Pleural Effusion", "pleural_effusion:left"}}),
+    ("uncertainty", "zh", "右肺上叶结节待排。", {"nodule": None, "Lung Lesion": None, "possible": {"Lung Lesion", "nodule"}}),
     ("uncertainty", "zh", "疑似左侧气胸。", {"Pneumothorax": -1, "pneumothorax:left": -1, "pneumothorax:right": None}),
-    ("uncertainty", "zh", "可疑磨玻璃影。", {"ground_glass": -1}),
+    ("uncertainty", "zh", "可疑磨玻璃影。", {"ground_glass": None, "possible": {"Lung Opacity", "ground_glass"}}),
     # ------------------------------------------------------------------ double negation (en)
-    ("double_negation", "en", "Pneumonia cannot be excluded.", {"Pneumonia": -1}),
+    ("double_negation", "en", "Pneumonia cannot be excluded.", {"Pneumonia": None, "possible": {"Pneumonia"}}),
     ("double_negation", "en", "A small left pleural effusion is not excluded.",
-     {"Pleural Effusion": -1, "pleural_effusion:left": -1}),
+     {"Pleural Effusion": None, "pleural_effusion:left": None,
+      "possible": {"Pleural Effusion", "pleural_effusion:left"}}),
     ("double_negation", "en", "Cannot rule out a small right pneumothorax.",
-     {"Pneumothorax": -1, "pneumothorax:right": -1}),
-    ("double_negation", "en", "Superimposed infection cannot be ruled out.", {"Pneumonia": -1}),
-    ("double_negation", "en", "Atelectasis can not be entirely excluded.", {"Atelectasis": -1}),
-    ("double_negation", "en", "It is not possible to exclude a small nodule.", {"Lung Lesion": -1, "nodule": -1}),
+     {"Pneumothorax": None, "pneumothorax:right": None, "possible": {"Pneumothorax", "pneumothorax:right"}}),
+    ("double_negation", "en", "Superimposed infection cannot be ruled out.",
+     {"Pneumonia": None, "possible": {"Pneumonia"}}),
+    ("double_negation", "en", "Atelectasis can not be entirely excluded.",
+     {"Atelectasis": None, "possible": {"Lung Opacity", "Atelectasis", "atelectasis"}}),
+    ("double_negation", "en", "It is not possible to exclude a small nodule.",
+     {"Lung Lesion": None, "nodule": None, "possible": {"Lung Lesion", "nodule"}}),
     ("double_negation", "en", "No definite consolidation, although early pneumonia cannot be excluded.",
-     {"Consolidation": 0, "Pneumonia": -1}),
+     {"Consolidation": 0, "Pneumonia": None, "possible": {"Pneumonia"}}),
     ("double_negation", "en", "There is no change in the right pleural effusion.",
      {"Pleural Effusion": 1, "pleural_effusion:right": 1}),
     ("double_negation", "en", "No interval change in the left lower lobe consolidation.",
      {"Consolidation": 1, "consolidation:LLL": 1}),
-    ("double_negation", "en", "Pneumothorax is not ruled out.", {"Pneumothorax": -1}),
+    ("double_negation", "en", "Pneumothorax is not ruled out.", {"Pneumothorax": None, "possible": {"Pneumothorax"}}),
     # ------------------------------------------------------------------ double negation (zh)
-    ("double_negation", "zh", "不除外右侧少量气胸。", {"Pneumothorax": -1, "pneumothorax:right": -1}),
-    ("double_negation", "zh", "不排除左肺下叶肺炎。", {"Pneumonia": -1, "consolidation:LLL": -1}),
-    ("double_negation", "zh", "右肺下叶实变不能除外。", {"Consolidation": -1, "consolidation:RLL": -1}),
-    ("double_negation", "zh", "未除外少量胸腔积液。", {"Pleural Effusion": -1}),
-    ("double_negation", "zh", "肺炎待除外。", {"Pneumonia": -1}),
+    ("double_negation", "zh", "不除外右侧少量气胸。",
+     {"Pneumothorax": None, "pneumothorax:right": None, "possible": {"Pneumothorax", "pneumothorax:right"}}),
+    ("double_negation", "zh", "不排除左肺下叶肺炎。",
+     {"Pneumonia": None, "consolidation:LLL": None, "possible": {"Pneumonia", "consolidation:LLL"}}),
+    ("double_negation", "zh", "右肺下叶实变不能除外。",
+     {"Consolidation": None, "consolidation:RLL": None,
+      "possible": {"Lung Opacity", "Consolidation", "consolidation:RLL"}}),
+    ("double_negation", "zh", "未除外少量胸腔积液。", {"Pleural Effusion": None, "possible": {"Pleural Effusion"}}),
+    ("double_negation", "zh", "肺炎待除外。", {"Pneumonia": None, "possible": {"Pneumonia"}}),
     # ------------------------------------------------------------------ laterality (en)
     ("laterality", "en", "Right lower lobe consolidation.",
      {"Consolidation": 1, "consolidation:RLL": 1, "consolidation:LLL": None, "No Finding": 0, "normal": 0}),
@@ -172,7 +189,7 @@ CASES = [
      {"Cardiomegaly": 0, "pleural_effusion:left": 1}),
     ("scope", "en", "No pneumothorax is seen and the heart is enlarged.", {"Pneumothorax": 0, "Cardiomegaly": 1}),
     ("scope", "en", "Possible right lower lobe atelectasis, but no pleural effusion.",
-     {"Atelectasis": -1, "Pleural Effusion": 0}),
+     {"Atelectasis": None, "Pleural Effusion": 0, "possible": {"Lung Opacity", "Atelectasis", "atelectasis"}}),
     ("scope", "en", "There is cardiomegaly without pulmonary edema.", {"Cardiomegaly": 1, "Edema": 0}),
     ("scope", "en", "Unchanged cardiomegaly. No pleural effusion or pneumothorax. Stable left lower lobe atelectasis.",
      {"Cardiomegaly": 1, "Pleural Effusion": 0, "Atelectasis": 1, "No Finding": 0}),
@@ -231,3 +248,9 @@ CASES = [
 ]
 
 CATEGORIES = ("negation", "uncertainty", "double_negation", "laterality", "scope", "real_language")
+
+
+def flat_labels(out: dict) -> dict:
+    """One report's labels as the cases name them: CheXpert observations, findings keys and ``possible``."""
+    return {**out["chexpert"], **out["findings"],
+            "possible": set(out["possible"]["chexpert"]) | set(out["possible"]["findings"])}

@@ -44,7 +44,8 @@ HELDOUT = [
      {"Fracture": 1, "hyperinflation": 1, "Pleural Effusion": 0}),
     ("iu_style", "en",
      "Left basilar opacity may reflect atelectasis, although pneumonia cannot be excluded. Heart is mildly enlarged.",
-     {"Lung Opacity": 1, "Atelectasis": -1, "Pneumonia": -1, "Cardiomegaly": 1, "consolidation:LLL": -1}),
+     {"Lung Opacity": 1, "Atelectasis": None, "Pneumonia": None, "Cardiomegaly": 1, "consolidation:LLL": None,
+      "possible": {"Pneumonia", "Atelectasis", "consolidation:LLL", "atelectasis"}}),
     ("mimic_style", "en",
      "FINDINGS: PA and lateral views of the chest. There is a moderate right pleural effusion with adjacent "
      "compressive atelectasis. The left lung is clear. The cardiac silhouette is top-normal. "
@@ -58,7 +59,7 @@ HELDOUT = [
     ("mimic_style", "en",
      "Endotracheal tube terminates 3 cm above the carina. Nasogastric tube courses below the diaphragm. "
      "Patchy opacities at the lung bases likely reflect atelectasis, but aspiration is not excluded.",
-     {"Support Devices": 1, "Lung Opacity": 1, "Atelectasis": -1, "Pneumonia": -1}),
+     {"Support Devices": 1, "Lung Opacity": 1, "Atelectasis": -1, "Pneumonia": None, "possible": {"Pneumonia"}}),
     ("mimic_style", "en",
      "Small left apical pneumothorax is unchanged. Left chest tube in place. No new consolidation.",
      {"pneumothorax:left": 1, "pneumothorax:right": None, "Support Devices": 1, "Consolidation": 0}),
@@ -69,7 +70,7 @@ HELDOUT = [
     ("mimic_style", "en",
      "Diffuse bilateral airspace opacities, worse in the right lung, concerning for multifocal pneumonia "
      "or ARDS. No large effusion.",
-     {"Lung Opacity": 1, "Pneumonia": -1, "Pleural Effusion": 0}),
+     {"Lung Opacity": 1, "Pneumonia": None, "Pleural Effusion": 0, "possible": {"Pneumonia"}}),
     ("mimic_style", "en",
      "No evidence of acute cardiopulmonary disease. Specifically, no consolidation, edema, or effusion.",
      {"No Finding": 1, "Consolidation": 0, "Edema": 0, "Pleural Effusion": 0, "consolidation:RUL": 0}),
@@ -92,7 +93,7 @@ HELDOUT = [
     ("pediatric_style", "en",
      "Findings: Ground-glass opacities in the left lower lobe. No pneumothorax. Heart size normal. "
      "Impression: Left lower lobe ground-glass opacity, possibly early infection.",
-     {"ground_glass": 1, "Pneumonia": -1, "Pneumothorax": 0, "cardiomegaly": 0}),
+     {"ground_glass": 1, "Pneumonia": None, "Pneumothorax": 0, "cardiomegaly": 0, "possible": {"Pneumonia"}}),
     ("pediatric_style", "en",
      "Findings: Consolidation in the right middle lobe and left lower lobe. Trace bilateral pleural effusions. "
      "Impression: Multifocal pneumonia.",

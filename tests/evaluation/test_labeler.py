@@ -3,7 +3,7 @@
 from collections import defaultdict
 
 import pytest
-from labeler_cases import CASES, CATEGORIES
+from labeler_cases import CASES, CATEGORIES, flat_labels
 from labeler_heldout import HELDOUT
 
 from medmllm.evaluation.labeler import extract_mentions, label_report, label_reports
@@ -18,8 +18,7 @@ FLOORS = {"negation": 0.95, "uncertainty": 0.95, "double_negation": 0.95, "later
 def _accuracy(cases):
     right, total, failures = defaultdict(int), defaultdict(int), []
     for cat, lang, text, expected in cases:
-        out = label_report(text, lang)
-        flat = {**out["chexpert"], **out["findings"]}
+        flat = flat_labels(label_report(text, lang))
         wrong = {k: (v, flat[k]) for k, v in expected.items() if flat[k] != v}
         total[(cat, lang)] += 1
         if wrong:
@@ -43,7 +42,7 @@ def test_case_set_is_large_and_covers_both_languages():
     for cat in CATEGORIES:
         assert {lang for c, lang, _, _ in CASES if c == cat} == {"en", "zh"}, cat
     for _, _, _, expected in CASES + HELDOUT:
-        assert set(expected) <= set(CHEXPERT_LABELS) | set(FINDING_KEYS)
+        assert set(expected) <= set(CHEXPERT_LABELS) | set(FINDING_KEYS) | {"possible"}
 
 
 def test_accuracy_per_category(capsys):
@@ -64,16 +63,22 @@ def test_accuracy_on_heldout_whole_reports(capsys):
 
 
 def test_output_contract():
-    out = label_report("Small right pleural effusion. Possible left lower lobe pneumonia.")
-    assert list(out) == ["chexpert", "findings"]
+    out = label_report("Small right pleural effusion. Likely left lower lobe pneumonia. Possible right lower lobe "
+                       "atelectasis.")
+    assert list(out) == ["chexpert", "findings", "possible"]
     assert tuple(out["chexpert"]) == CHEXPERT_LABELS
     assert tuple(out["findings"]) == FINDING_KEYS
     for v in list(out["chexpert"].values()) + list(out["findings"].values()):
         assert v in (1, 0, -1, None)
     assert out["findings"]["pleural_effusion:right"] == 1
-    assert out["findings"]["consolidation:LLL"] == -1
-    assert out["chexpert"]["Pneumonia"] == -1
+    # a probable reading is uncertain; a possibility raised sets no label and is listed under "possible"
+    assert out["findings"]["consolidation:LLL"] == -1 and out["chexpert"]["Pneumonia"] == -1
+    assert out["chexpert"]["Atelectasis"] is None and out["findings"]["atelectasis"] is None
+    assert out["possible"] == {"chexpert": ["Lung Opacity", "Atelectasis"], "findings": ["atelectasis"]}
     assert out["chexpert"]["No Finding"] == 0 and out["findings"]["normal"] == 0
+    # what is labelled positive or uncertain elsewhere is not listed as a possibility
+    both = label_report("Left lower lobe atelectasis. The opacity may represent atelectasis or pneumonia.")
+    assert both["chexpert"]["Atelectasis"] == 1 and both["possible"]["chexpert"] == ["Pneumonia"]
 
 
 @pytest.mark.parametrize("text", ["", "   \n ", "。", "..."])
@@ -102,8 +107,11 @@ def test_request_sections_are_ignored():
 
 def test_mentions_explain_the_labels():
     ms = extract_mentions("Right lower lobe consolidation. Pneumothorax cannot be excluded.")
-    got = [(m.concept.name, m.status, sorted(m.lobes)) for m in ms]
-    assert got == [("consolidation", 1, ["RLL"]), ("pneumothorax", -1, [])]
+    got = [(m.concept.name, m.status, m.speculative, sorted(m.lobes)) for m in ms]
+    assert got == [("consolidation", 1, False, ["RLL"]), ("pneumothorax", -1, True, [])]
+    ms = extract_mentions("Left basilar opacity, favored to represent atelectasis.")
+    assert [(m.concept.name, m.status, m.speculative) for m in ms] == [("opacity", 1, False),
+                                                                         ("atelectasis", -1, False)]
 
 
 def test_hostile_input_is_fast_and_safe():
@@ -113,7 +121,7 @@ def test_hostile_input_is_fast_and_safe():
     t0 = time.perf_counter()
     for lang in ("en", "zh"):
         out = label_report(text, lang)
-        assert set(out) == {"chexpert", "findings"}
+        assert set(out) == {"chexpert", "findings", "possible"}
     assert time.perf_counter() - t0 < 20  # linear-time patterns (a catastrophic regex would hang)
     assert label_reports(["Cardiomegaly.", "心影增大。"], "en")[0]["chexpert"]["Cardiomegaly"] == 1
 

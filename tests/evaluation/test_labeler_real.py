@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from labeler_cases import flat_labels
 from labeler_failure_classes import FAILURE_CLASSES
 
 from medmllm.evaluation.labeler import label_report
@@ -16,9 +17,8 @@ import iu_reference as ref
 @pytest.mark.parametrize("cls, lang, text, expected", FAILURE_CLASSES,
                          ids=[f"{c}-{lang}-{i}" for i, (c, lang, _, _) in enumerate(FAILURE_CLASSES)])
 def test_failure_classes(cls, lang, text, expected):
-    assert set(expected) <= set(CHEXPERT_LABELS) | set(FINDING_KEYS)
-    out = label_report(text, lang)
-    flat = {**out["chexpert"], **out["findings"]}
+    assert set(expected) <= set(CHEXPERT_LABELS) | set(FINDING_KEYS) | {"possible"}
+    flat = flat_labels(label_report(text, lang))
     assert {k: flat[k] for k in expected} == expected
 
 
@@ -44,10 +44,13 @@ def test_mesh_mapping():
     assert ref.reference(["Calcified Granuloma/lung/upper lobe/left", "Spine/degenerative"])["No Finding"] == 1
 
 
-def test_mesh_mapping_is_written_out_in_the_docs():
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "labeler.md").read_text(encoding="utf-8")
-    for desc, _, _ in ref.MESH_MAP:
-        assert desc in doc, desc
+@pytest.mark.parametrize("page", ["docs/labeler.md", "README.md"])
+def test_mesh_mapping_is_written_out_in_the_docs(page):
+    doc = (Path(__file__).resolve().parents[2] / page).read_text(encoding="utf-8")
+    scored = set(ref.OBSERVATIONS)
+    for desc, _, obs in ref.MESH_MAP:
+        if page == "docs/labeler.md" or scored & set(obs):
+            assert desc in doc, desc
 
 
 def test_keyword_baseline_is_naive():
@@ -94,9 +97,28 @@ def test_heldout_part_no_observation_below_the_keyword_baseline():
 
 
 @needs_shared
-def test_heldout_part_keeps_its_measured_level():
-    """Regression floor at the measured held-out level (labeler v3: 0.841). Issue 18's bar (0.85, uncertain
-    counted positive) is not met: hedged differentials ('concerning for pneumonia') are uncertain (-1) here, as
-    in CheXpert, while the MeSH indexers mostly leave them out (docs/labeler.md)."""
+def test_heldout_part_meets_the_quality_bar():
+    """Issue 18's bar: held-out macro-F1 >= 0.85 with uncertain counted positive (labeler v4: 0.877; v3 was
+    0.841, when every hedge was uncertain), and a regression floor just under the measured level."""
     lab, _, table = _heldout_scores()
-    assert ref.macro_f1(lab) >= 0.835, table
+    assert ref.macro_f1(lab) >= 0.85, table
+    assert ref.macro_f1(lab) >= 0.87, table
+
+
+@needs_shared
+def test_hedge_strengths_follow_the_human_indexing():
+    """The two hedge strengths of v4, checked on the tuning part: a probable reading (-1) is mostly indexed by
+    MeSH, a possibility raised (listed under "possible", no label) almost never is."""
+    from medmllm.evaluation.labeler import label_report
+
+    reports, _ = ref.load_reports()
+    probable, possible = [0, 0], [0, 0]
+    for r in (r for r in reports if r.part == "tuning"):
+        out = label_report(r.text, "en")
+        for o in ref.OBSERVATIONS[:-1]:
+            if out["chexpert"][o] == -1:
+                probable[r.ref[o]] += 1
+            if o in out["possible"]["chexpert"]:
+                possible[r.ref[o]] += 1
+    assert sum(possible) >= 30 and possible[1] / sum(possible) <= 0.05, possible  # measured: 0 of 36
+    assert sum(probable) >= 20 and probable[1] / sum(probable) >= 0.75, probable  # measured: 22 of 26

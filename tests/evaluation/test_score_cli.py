@@ -166,9 +166,13 @@ def test_label_command(cli, tmp_path):
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(x["id"], x["lang"]) for x in rows] == [("e1", "en"), ("z1", "zh"), ("n1", "en")]
     assert rows[0]["findings"]["pleural_effusion:left"] == 1 and rows[0]["chexpert"]["Cardiomegaly"] == 0
-    assert rows[1]["findings"]["consolidation:RLL"] == 1 and rows[1]["findings"]["atelectasis"] == -1
+    # 不除外 (cannot be excluded) raises a possibility: no label, listed under "possible"
+    assert rows[1]["findings"]["consolidation:RLL"] == 1 and rows[1]["findings"]["atelectasis"] is None
+    assert rows[1]["possible"] == {"chexpert": ["Atelectasis"], "findings": ["atelectasis"]}
+    assert rows[0]["possible"] == {"chexpert": [], "findings": []}
     assert rows[2]["findings"]["normal"] == 1
-    assert "| pleural_effusion:left | 1 | 0 | 0 | 2 |" in r.out
+    assert "| pleural_effusion:left | 1 | 0 | 0 | 0 | 2 |" in r.out
+    assert "| atelectasis | 0 | 0 | 1 | 0 | 2 |" in r.out
     # forcing a language labels every row in it (the Chinese row has no English findings)
     r = cli("label", src, "--out", out, "--lang", "en")
     assert r.code == 0 and json.loads(out.read_text(encoding="utf-8").splitlines()[1])["findings"]["consolidation:RLL"] is None

@@ -263,16 +263,17 @@ PSEUDO: tuple[str, ...] = (
     r"\bage[- ]indeterminate\b|\bindeterminate (?:age|chronicity)\b",
     r"\bto (?:suggest|indicate)\b",
 )
-# (pattern, kind, direction): kind "neg" -> 0, "unc" -> -1, "hist" -> the past (the mention is dropped);
-# direction "fwd" (scope after),
-# "bwd" (scope before, back to the clause start) or "both". Earlier entries win overlaps: double
-# negations ("cannot be excluded" = uncertain) first, then the backward phrases that contain a
-# forward word ("is not seen", "is possible"), then the single forward words.
+# (pattern, kind, direction): kind "neg" -> 0, "unc" -> -1 (a probable reading), "spec" -> speculative (a
+# hedge that only raises a possibility: the mention sets no label, see pipeline), "hist" -> the past (the
+# mention is dropped); direction "fwd" (scope after), "bwd" (scope before, back to the clause start) or
+# "both". Earlier entries win overlaps: double negations ("cannot be excluded" = a possibility) first, then
+# the backward phrases that contain a forward word ("is not seen", "is possible"), then the single forward
+# words.
 TRIGGERS: tuple[tuple[str, str, str], ...] = (
     (r"\b(?:cannot|could not|couldn't|unable to|not possible to|impossible to|difficult to|hard to|"
      r"do not|does not|did not|would not|may not|not|nor) (?:be )?(?:entirely |completely |definitely |"
      r"totally |fully |confidently |definitively |reliably |excluded or )?(?:exclude[ds]?|rule[ds]? out)\b",
-     "unc", "both"),
+     "spec", "both"),
     # low-probability hedges deny rather than doubt (CheXpert reads "unlikely" as a negation): "pneumonia is less
     # likely", "less likely pneumonia", "not favored to represent infection", "doubtful effusion"
     # ("the opacity is unlikely to represent pneumonia" denies the pneumonia, not the opacity)
@@ -281,6 +282,7 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
     (r"\b(?:(?:is|are|was|were|appears?|seems?) )?(?:much |far )?less likely\b|"
      r"\b(?:(?:is|are|was|were) )?not (?:felt |thought |considered )?(?:to be )?(?:likely|favou?red|suspected|"
      r"probable)\b|\b(?:(?:is|are|was|were) )?(?:doubtful|improbable)\b|\bdoubt\b", "neg", "both"),
+    # a two-way differential names a probable finding ("atelectasis versus scarring")
     (r"\bversus\b", "unc", "both"),
     (r"\b(?:is |are |was |were |has been |have been )?(?:not|no longer) (?:\w+ )?(?:seen|identified|"
      r"visuali[sz]ed|visible|demonstrated|appreciated|present|evident|noted|detected|apparent|shown)\b|"
@@ -289,19 +291,22 @@ TRIGGERS: tuple[tuple[str, str, str], ...] = (
      r"(?=\s*(?:[.;,:]|$))|\b(?:is |are |was |were |has been |have been )?"
      r"(?:removed|absent|ruled out|excluded)\b|\bunlikely\b|\bnegative\b(?! for)|\b(?:appears? |is |are |remains? )?"
      r"within (?:the )?(?:normal limits|limits of normal)\b", "neg", "bwd"),
-    (rf"\b{_BE} (?:also |more |most |quite |very )?(?:possible|likely|probable|suspected|questioned|"
-     r"favou?red|suggested|(?:a|another) consideration|questionable)\b|\b(?:would|could|may|might) (?:also )?be "
-     r"(?:a |another )?(?:consideration|considered|possible)\b|\b(?:may|might|could) (?:also )?be "
-     r"(?:present|seen|noted|there)\b|\?", "unc", "bwd"),
+    (rf"\b{_BE} (?:also |more |most |quite |very )?(?:likely|probable|suspected|favou?red|suggested)\b", "unc", "bwd"),
+    (rf"\b{_BE} (?:also |more |most |quite |very )?(?:possible|questioned|(?:a|another) consideration|questionable)\b|"
+     r"\b(?:would|could|may|might) (?:also )?be (?:a |another )?(?:consideration|considered|possible)\b|"
+     r"\b(?:may|might|could) (?:also )?be (?:present|seen|noted|there)\b|\?", "spec", "bwd"),
     # "pneumonia could be developing" looks back; "could be developing or resolving pneumonia" is the
     # forward "could" below
-    (r"\b(?:may|might|could) (?:also )?be (?:developing|evolving)(?=\s*(?:[.;,:]|$))", "unc", "bwd"),
-    (r"\b(?:to )?rule out\b|\bevaluat(?:e|ion) for\b|\bcorrelate(?: clinically)? for\b|\bquestion of\b|\bconcern(?:ing)? for\b|"
-     r"\bsuspicious (?:for|of)\b|\bsuspicion (?:for|of)\b|\bworrisome for\b|\bsuggestive of\b|"
-     r"\bsuggest(?:s|ing|ed)?\b|\bmay\b|\bmight\b|\bcould\b|\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|"
-     r"\bquestionabl[ey]\b|\bsuspected\b|\bborderline\b|\bequivocal\b|\bindeterminate\b|\bpresum(?:ed|ably)\b|"
+    (r"\b(?:may|might|could) (?:also )?be (?:developing|evolving)(?=\s*(?:[.;,:]|$))", "spec", "bwd"),
+    # possibilities raised: a request to check, a concern, a differential, a modal verb
+    (r"\b(?:to )?rule out\b|\bevaluat(?:e|ion) for\b|\bcorrelate(?: clinically)? for\b|\bquestion(?: of)?\b|"
+     r"\bconcern(?:ing)? for\b|\bsuspicious (?:for|of)\b|\bsuspicion (?:for|of)\b|\bworrisome for\b|"
+     r"\bmay\b|\bmight\b|\bcould\b|\bpossibl[ey]\b|\bquestionabl[ey]\b|\bequivocal\b|"
      r"\bdifferential (?:diagnosis )?(?:includes?|considerations? includes?)\b|\bconsider(?:ed)?\b|"
-     r"\bfavou?r(?:s|ed)?\b|\bcannot be determined\b", "unc", "fwd"),
+     r"\bcannot be determined\b", "spec", "fwd"),
+    # probable readings
+    (r"\bsuggestive of\b|\bsuggest(?:s|ing|ed)?\b|\bprobabl[ey]\b|\blikely\b|\bsuspected\b|\bborderline\b|"
+     r"\bindeterminate\b|\bpresum(?:ed|ably)\b|\bfavou?r(?:s|ed)?\b", "unc", "fwd"),
     (r"\b(?:(?:a |known |prior |previous |remote |past )?history|sequelae?) of\b", "hist", "fwd"),
     (r"\bno\b|\bnot\b|\bwithout\b|\bfree of\b|\bnegative for\b|\babsence of\b|\bresolution of\b|"
      r"\b(?:interval )?clearing of\b|\b(?<!partially )(?<!partly )(?<!incompletely )(?:resolved|cleared)\b|"

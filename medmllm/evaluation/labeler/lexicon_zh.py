@@ -78,14 +78,19 @@ LOCATION_JOIN = re.compile(r"^\s*(?:[、,及和]|以及)?\s*$")
 PSEUDO: tuple[str, ...] = (
     r"(?:较前|与前片比较|与前比较)?(?:无|未见)(?:明显)?(?:变化|改变|进展|好转|吸收)",
 )
+# kinds as in lexicon_en: "unc" a probable reading (考虑, 疑似, 倾向), "spec" a possibility raised
+# (可能, 可疑, 不除外, 待排: the mention sets no label), "neg" a negation
 TRIGGERS: tuple[tuple[str, str, str], ...] = (
     (r"不(?:能)?除外|不(?:能)?排除|未(?:能)?除外|未(?:能)?排除|待(?:排除|除外|排|查)|难以(?:除外|排除)",
-     "unc", "both"),
+     "spec", "both"),
     # low-probability hedges deny rather than doubt: 肺炎可能性小, 不考虑肺炎, 不太可能为气胸
     (r"可能性(?:很|较|极)?(?:小|低|不大)|不(?:太|大)可能|不(?:太|大)?考虑|不支持", "neg", "both"),
     (r"已吸收|(?:完全|基本)吸收|已消失|消失|未见显示|不明显|已(?:经)?(?:愈合|复张)", "neg", "bwd"),
-    (r"可能(?:性大|大)?|\?|待定", "unc", "bwd"),
-    (r"考虑|可能|可疑|疑似|疑为|疑|拟诊|倾向(?:于)?|似|怀疑", "unc", "fwd"),
+    (r"可能性(?:较|很)?大|可能大", "unc", "both"),
+    # clause-final 可能 looks back (右下肺炎症可能); 可能为肺炎 looks forward
+    (r"可能(?=\s*(?:[。,;:!?]|$))|\?|待定", "spec", "bwd"),
+    (r"考虑|疑似|疑为|拟诊|倾向(?:于)?|似|怀疑", "unc", "fwd"),
+    (r"可能|可疑|疑", "spec", "fwd"),
     (r"未见(?:明显|确切|明确)?|未发现|未显示|无(?:明显|确切)?|没有|排除|否认", "neg", "fwd"),
 )
 TERMINATORS = re.compile(r"[,:]|但(?:是)?|然而|而|另(?:外)?|此外")

@@ -8,7 +8,12 @@ Pipeline (one report):
 3. find *mentions* (lexicon patterns -> concepts of :mod:`medmllm.evaluation.labeler.concepts`) and
    *locations* (lobes and sides);
 4. give each mention a status from the nearest trigger whose scope reaches it: uncertainty (-1),
-   negation (0), else positive (1). Scopes run forward to a terminator ("but", "however", a new
+   negation (0), else positive (1). Hedges come in two strengths: a *probable* reading ("likely",
+   "favored", "suggestive of", "borderline", "X versus Y", 考虑) is uncertain (-1); a hedge that
+   only *raises a possibility* ("may represent", "possible", "concerning for", "cannot be excluded",
+   "differential includes"; 可能, 可疑, 不除外, 待排) makes the mention *speculative*: it keeps
+   status -1 with ``speculative`` set and is listed under ``possible`` but sets no label (human
+   indexers of real reports record probable findings and leave possibilities out: docs/labeler.md). Scopes run forward to a terminator ("but", "however", a new
    statement after a comma ...) or backward to the clause start; a negated list runs on across
    sized items when it closes with "or" ("no consolidation, large effusion, or pneumothorax");
    double negations ("cannot be excluded") are uncertainty triggers and win over the plain
@@ -16,7 +21,8 @@ Pipeline (one report):
    "history of", or after "if" / "recommend" in its sentence, asserts nothing and is dropped;
 5. attach each location to the nearest mention that takes locations; a mention with none borrows
    the location of the nearest same-family mention of the sentence (unless either is negated);
-6. aggregate per label over the report: positive > uncertain > negative > not mentioned (None).
+6. aggregate per label over the report: positive > uncertain > negative > not mentioned (None);
+   speculative mentions only fill ``possible``.
    ``No Finding`` is 1 when no CheXpert pathology is positive or uncertain; ``normal`` when no
    abnormal findings key is either (hyperinflation is abnormal but not a CheXpert pathology).
 """
@@ -32,11 +38,12 @@ from typing import Any, Iterable
 
 from medmllm.evaluation.labeler.concepts import CONCEPTS, Concept
 from medmllm.evaluation.labeler.locations import attach_locations, find_locations
-from medmllm.evaluation.labeler.scope import Scopes, find_triggers, non_overlapping
+from medmllm.evaluation.labeler.scope import SPECULATIVE, Scopes, find_triggers, non_overlapping
 from medmllm.findings import ABNORMAL_KEYS, CHEXPERT_LABELS, FINDING_KEYS, LOBE_SIDE, LOBES, SIDES
 
 LANGS = ("en", "zh")
-LABELER_VERSION = "3"  # 3: low-probability hedges deny, non-lung sites and other body parts (docs/labeler.md)
+# 3: low-probability hedges deny, non-lung sites and other body parts; 4: speculative hedges (docs/labeler.md)
+LABELER_VERSION = "4"
 _NOT_PATHOLOGY = {"No Finding", "Support Devices"}
 _WORD = re.compile(r"\w")
 
@@ -57,6 +64,7 @@ class Mention:
     sides: frozenset = frozenset()
     sentence: int = 0
     plural: bool = False
+    speculative: bool = False  # status -1 from a hedge that only raises a possibility: sets no label
 
 
 @lru_cache(maxsize=None)
@@ -141,7 +149,8 @@ def extract_mentions(text: str, lang: str = "en") -> list[Mention]:
         lang: ``"en"`` or ``"zh"``.
 
     Returns:
-        Mentions in text order; ``status`` is 1, 0 or -1.
+        Mentions in text order; ``status`` is 1, 0 or -1 (``speculative`` marks the -1 of a hedge
+        that only raises a possibility).
     """
     return _extract(text, lang)[0]
 
@@ -173,7 +182,8 @@ def _extract(text: str, lang: str) -> tuple[list[Mention], bool]:
                                                                    sents[m.sentence])
         if status is None:
             continue  # "history of ...": the past, not this image
-        m.status = status
+        m.speculative = status == SPECULATIVE
+        m.status = -1 if m.speculative else status
         m.plural = bool(lex["plural"].search(m.text))
         kept.append(m)
     locs = find_locations(norm, lex)
@@ -217,7 +227,7 @@ def _aggregate(statuses: Iterable[int]) -> int:
     return 1 if 1 in st else (-1 if -1 in st else 0)
 
 
-def label_report(text: str, lang: str = "en") -> dict[str, dict[str, int | None]]:
+def label_report(text: str, lang: str = "en") -> dict[str, Any]:
     """Label one report.
 
     Args:
@@ -226,19 +236,26 @@ def label_report(text: str, lang: str = "en") -> dict[str, dict[str, int | None]
 
     Returns:
         ``{"chexpert": {observation: 1|0|-1|None for the 14 CHEXPERT_LABELS},
-        "findings": {key: 1|0|-1|None for FINDING_KEYS}}``. None means not mentioned; an empty
-        report gives None everywhere.
+        "findings": {key: 1|0|-1|None for FINDING_KEYS},
+        "possible": {"chexpert": [...], "findings": [...]}}``. None means not mentioned; an empty
+        report gives None everywhere. ``possible`` lists what the report raises only as a
+        possibility ("may represent pneumonia", "cannot exclude a small effusion") and labels
+        neither positive nor uncertain; those mentions set no label (CheXpert's labeler would
+        give them -1: set ``-1`` where a label is None or 0 to read the report its way).
     """
     mentions, has_text = _extract(text, lang)
     chex: dict[str, list[int]] = {}
     finds: dict[str, list[int]] = {}
+    spec_chex: dict[str, list[int]] = {}
+    spec_finds: dict[str, list[int]] = {}
     for m in mentions:
+        to_chex, to_finds = (spec_chex, spec_finds) if m.speculative else (chex, finds)
         for obs in m.concept.chexpert:
-            _merge(chex, obs, m.status)
+            _merge(to_chex, obs, m.status)
         if m.status != 0:
             for obs in m.concept.implies:
-                _merge(chex, obs, m.status)
-        _findings_of(m, finds)
+                _merge(to_chex, obs, m.status)
+        _findings_of(m, to_finds)
     chexpert = {c: (_aggregate(chex[c]) if c in chex else None) for c in CHEXPERT_LABELS}
     findings = {k: (_aggregate(finds[k]) if k in finds else None) for k in FINDING_KEYS}
     if has_text:
@@ -247,9 +264,13 @@ def label_report(text: str, lang: str = "en") -> dict[str, dict[str, int | None]
         pathology = any(v in (1, -1) for c, v in chexpert.items() if c not in _NOT_PATHOLOGY)
         chexpert["No Finding"] = 0 if pathology else 1
         findings["normal"] = 0 if pathology or any(findings[k] in (1, -1) for k in ABNORMAL_KEYS) else 1
-    return {"chexpert": chexpert, "findings": findings}
+    possible = {
+        "chexpert": [c for c in CHEXPERT_LABELS if c in spec_chex and chexpert[c] not in (1, -1)],
+        "findings": [k for k in FINDING_KEYS if k in spec_finds and findings[k] not in (1, -1)],
+    }
+    return {"chexpert": chexpert, "findings": findings, "possible": possible}
 
 
-def label_reports(texts: Iterable[str], lang: str = "en") -> list[dict[str, dict[str, int | None]]]:
+def label_reports(texts: Iterable[str], lang: str = "en") -> list[dict[str, Any]]:
     """:func:`label_report` over many reports."""
     return [label_report(t, lang) for t in texts]

@@ -8,8 +8,9 @@ A trigger ("no", "may", "cannot be excluded", "未见", "不除外" ...) has a d
   to the trigger ("pneumothorax is not seen", "积液可能");
 - both ("versus", "cannot be excluded", "不除外").
 
-The nearest trigger whose scope reaches a mention decides its status (uncertain -1, negated 0);
-at equal distance uncertainty wins. Pseudo-triggers ("no change in") are matched first and
+The nearest trigger whose scope reaches a mention decides its status (uncertain -1, negated 0,
+or :data:`SPECULATIVE` for a hedge that only raises a possibility: "may represent", "possible",
+"concerning for", "cannot be excluded"); at equal distance a hedge wins over a negation. Pseudo-triggers ("no change in") are matched first and
 block the triggers they overlap; earlier trigger lists block later ones the same way.
 
 Everything is precomputed once per report (sorted boundaries, bisect), so long or hostile
@@ -23,8 +24,11 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any, Callable
 
-# trigger kind -> (rank at equal distance: uncertainty first, status)
-_OUTCOME: dict[str, tuple[int, int | None]] = {"unc": (0, -1), "neg": (1, 0), "hist": (2, None)}
+# status of a mention that a speculative hedge reaches (the pipeline turns it into -1 + ``speculative``)
+SPECULATIVE = -2
+# trigger kind -> (rank at equal distance: hedges first, status)
+_OUTCOME: dict[str, tuple[int, int | None]] = {"spec": (0, SPECULATIVE), "unc": (0, -1), "neg": (1, 0),
+                                               "hist": (2, None)}
 
 
 @dataclass
@@ -33,7 +37,7 @@ class Trigger:
 
     start: int
     end: int
-    kind: str  # "neg" | "unc" | "hist"
+    kind: str  # "neg" | "unc" | "spec" | "hist"
     direction: str  # "fwd" | "bwd" | "both"
 
 
@@ -130,7 +134,7 @@ class Scopes:
         return i < len(self._term_starts) and self._term_starts[i] < b
 
     def status(self, start: int, head_start: int, head_end: int, sent: tuple[int, int]) -> int | None:
-        """1, 0 or -1 for a mention whose head is ``[head_start, head_end)`` in sentence ``sent``.
+        """1, 0, -1 or :data:`SPECULATIVE` for a mention whose head is ``[head_start, head_end)`` in ``sent``.
 
         None when a "history of" trigger reaches it (the mention speaks of the past).
         """
