@@ -181,3 +181,23 @@ def score(reports: list[Report], predict: Callable[[str], dict[str, int]]) -> di
 def macro_f1(scores: dict[str, Score]) -> float:
     """Mean F1 over the scored observations."""
     return sum(s.f1 for s in scores.values()) / len(scores)
+
+
+def hedge_counts(reports: list[Report]) -> dict[str, tuple[int, int]]:
+    """How often MeSH indexes what the labeler reads as hedged: ``{"probable": (indexed, total),
+    "possible": (indexed, total)}`` over report-observation pairs (No Finding left out).
+
+    ``probable``: the labeler's label is -1 (a probable reading, "likely atelectasis"); ``possible``:
+    the observation is listed under ``possible`` (a possibility raised, "may represent pneumonia").
+    """
+    from medmllm.evaluation.labeler import label_report
+
+    counts = {"probable": [0, 0], "possible": [0, 0]}
+    for r in reports:
+        out = label_report(r.text, "en")
+        for o in OBSERVATIONS[:-1]:
+            for kind, hit in (("probable", out["chexpert"][o] == -1), ("possible", o in out["possible"]["chexpert"])):
+                if hit:
+                    counts[kind][0] += r.ref[o]
+                    counts[kind][1] += 1
+    return {k: (v[0], v[1]) for k, v in counts.items()}

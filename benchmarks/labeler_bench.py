@@ -4,13 +4,15 @@
 
 Reads the Indiana University chest X-ray development set (``../shared/data/iu_xray_reports_dev.jsonl``
 beside the repository, or ``$MEDMLLM_SHARED/data/...``, or ``--data``), maps each report's MeSH terms
-to CheXpert observations (:data:`iu_reference.MESH_MAP`, the `iu-xray` converter's table; ``--mapping`` prints it, ``docs/labeler.md`` writes it out), labels
-the FINDINGS + IMPRESSION text with ``medmllm label``'s function (:func:`label_report`, English;
-positive = 1 or -1, uncertain counted positive) and prints per-observation precision, recall and F1
-and the macro-F1 over the 11 observations, next to a naive keyword baseline run in the same process
-(a keyword in the sentence and no negation word before it); one line gives the labeler's macro-F1
-with uncertain counted negative. Reports indexed "No Indexing" (no reference) and reports with no
-text are left out.
+to CheXpert observations (:data:`iu_reference.MESH_MAP`, the `iu-xray` converter's table;
+``--mapping`` prints it, ``docs/labeler.md`` and the README write it out), labels the FINDINGS +
+IMPRESSION text with ``medmllm label``'s function (:func:`label_report`, English; positive = 1 or
+-1, uncertain counted positive) and prints per-observation precision, recall and F1 and the
+macro-F1 over the 11 observations, next to a naive keyword baseline run in the same process (a
+keyword in the sentence and no negation word before it); one line gives the labeler's macro-F1 with
+uncertain counted negative, and one how often MeSH indexes the two strengths of hedge (a probable
+reading, labelled -1; a possibility raised, listed under ``possible``). Reports indexed "No
+Indexing" (no reference) and reports with no text are left out.
 
 The set is split by a hash of the report id into a ``tuning`` part (the only one whose failures
 were read while writing rules) and a ``heldout`` part; both are printed. ``--failures OBS`` lists
@@ -53,6 +55,9 @@ def _table(name: str, reports: list[ref.Report]) -> float:
     worst = min(ref.OBSERVATIONS, key=lambda o: lab_neg[o].f1)
     print(f"uncertain counted negative (medmllm score --uncertain negative): labeler macro-F1 "
           f"{ref.macro_f1(lab_neg):.3f} (lowest: {worst} {lab_neg[worst].f1:.3f})")
+    hedges = ref.hedge_counts(reports)
+    print("hedged mentions indexed by MeSH (report-observation pairs): probable readings (-1) "
+          "{}/{}, possibilities raised (no label) {}/{}".format(*hedges["probable"], *hedges["possible"]))
     return ml
 
 
@@ -63,7 +68,7 @@ def _failures(reports: list[ref.Report], obs: str) -> None:
         pred = ref.labeler_predict(r.text)[obs]
         if pred != r.ref[obs]:
             kind = "FP" if pred else "FN"
-            mentions = [(m.concept.name, m.status) for m in extract_mentions(r.text)]
+            mentions = [(m.concept.name, "possible" if m.speculative else m.status) for m in extract_mentions(r.text)]
             print(f"--- {kind} {r.id}\n{r.text}\n{mentions}")
 
 
