@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from medmllm.config import TrainConfig, deep_merge, from_dict, to_plain
+from medmllm.config import DataConfig, TrainConfig, deep_merge, from_dict, to_plain
 from medmllm.errors import ConfigError
 from medmllm.files import is_complete
 from medmllm.training.stages import Stage, get_stage
@@ -118,10 +118,13 @@ def build_plan(cfg: dict[str, Any], run_dir: Path, *, quiet: bool = False) -> li
     if multi and cfg.get("train"):  # errors in the shared block name the key the user wrote
         top = cfg["train"]
         train_config(get_stage(str(top.get("stage", "instruct"))), top, "train")
+    if multi and cfg.get("data"):
+        from_dict(DataConfig, cfg["data"], "data")
     for i, (name, c) in enumerate(stage_configs(cfg)):
-        where = f"pipeline.{i}.train" if multi else "train"
+        prefix = f"pipeline.{i}." if multi else ""
         stage = get_stage(str((c.get("train") or {}).get("stage", "instruct")))
-        tc = train_config(stage, c.get("train") or {}, where)
+        tc = train_config(stage, c.get("train") or {}, prefix + "train")
+        from_dict(DataConfig, c.get("data") or {}, prefix + "data")  # checked before any stage is built
         plan.append(StageContext(i, name, stage, c, tc, run_dir, quiet=quiet))
     return plan
 

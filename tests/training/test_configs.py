@@ -83,6 +83,9 @@ def test_cli_config_errors_are_one_line(cli, tmp_path, synth_manifest):
     ("--data.batch_size=two", "data.batch_size: expected a whole number >= 1, got 'two'"),
     ("--data.batch_size=0", "data.batch_size: expected a whole number >= 1, got 0"),
     ("--pipeline.1.train.optim.lr=-0.001", "pipeline.1.train.optim.lr: expected a number > 0, got -0.001"),
+    # a stage's data block: named with its stage, and checked before any stage is built (or a manifest read)
+    ("--pipeline.1.data.batch_size=0", "pipeline.1.data.batch_size: expected a whole number >= 1, got 0"),
+    ("--pipeline.1.data.replay.weight=0", "pipeline.1.data.replay.weight: expected a number > 0, got 0"),
     ("--train.precision=bf17", "train.precision: expected one of auto, 32-true, 32, bf16-mixed"),
     ("--train.checkpoint.mode=maximum", "train.checkpoint.mode: expected one of min, max, got 'maximum'"),
 ])
