@@ -10,15 +10,16 @@ Pipeline (one report):
 4. give each mention a status from the nearest trigger whose scope reaches it: uncertainty (-1),
    negation (0), else positive (1). Hedges come in two strengths: a *probable* reading ("likely",
    "favored", "suggestive of", "borderline", "X versus Y", 考虑) is uncertain (-1); a hedge that
-   only *raises a possibility* ("may represent", "possible", "concerning for", "cannot be excluded",
-   "differential includes"; 可能, 可疑, 不除外, 待排) makes the mention *speculative*: it keeps
-   status -1 with ``speculative`` set and is listed under ``possible`` but sets no label (human
-   indexers of real reports record probable findings and leave possibilities out: docs/labeler.md). Scopes run forward to a terminator ("but", "however", a new
-   statement after a comma ...) or backward to the clause start; a negated list runs on across
-   sized items when it closes with "or" ("no consolidation, large effusion, or pneumothorax");
-   double negations ("cannot be excluded") are uncertainty triggers and win over the plain
-   negation inside them; pseudo negations ("no change in") are neutral; a mention reached by
-   "history of", or after "if" / "recommend" in its sentence, asserts nothing and is dropped;
+   only *raises a possibility* ("may represent", "possible", "concerning for", "cannot be
+   excluded", "differential includes"; 可能, 可疑, 不除外, 待排) makes the mention *speculative*:
+   it keeps status -1 with ``speculative`` set and is listed under ``possible``, but sets no label
+   (human indexers of real reports record probable findings and leave possibilities out:
+   docs/labeler.md). Scopes run forward to a terminator ("but", "however", a new statement after a
+   comma ...) or backward to the clause start; a negated list runs on across sized items when it
+   closes with "or" ("no consolidation, large effusion, or pneumothorax"); double negations
+   ("cannot be excluded") are hedges and win over the plain negation inside them; pseudo negations
+   ("no change in") are neutral; a mention reached by "history of", or after "if" / "recommend" in
+   its sentence, asserts nothing and is dropped;
 5. attach each location to the nearest mention that takes locations; a mention with none borrows
    the location of the nearest same-family mention of the sentence (unless either is negated);
 6. aggregate per label over the report: positive > uncertain > negative > not mentioned (None);

@@ -10,8 +10,9 @@ A trigger ("no", "may", "cannot be excluded", "未见", "不除外" ...) has a d
 
 The nearest trigger whose scope reaches a mention decides its status (uncertain -1, negated 0,
 or :data:`SPECULATIVE` for a hedge that only raises a possibility: "may represent", "possible",
-"concerning for", "cannot be excluded"); at equal distance a hedge wins over a negation. Pseudo-triggers ("no change in") are matched first and
-block the triggers they overlap; earlier trigger lists block later ones the same way.
+"concerning for", "cannot be excluded"); at equal distance a hedge wins over a negation.
+Pseudo-triggers ("no change in") are matched first and block the triggers they overlap; earlier
+trigger lists block later ones the same way.
 
 Everything is precomputed once per report (sorted boundaries, bisect), so long or hostile
 input stays linear-ish.
