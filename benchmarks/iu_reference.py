@@ -162,7 +162,9 @@ class Score:
 
     @property
     def f1(self) -> float:
-        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 0.0
+        """F1; 1.0 when there was nothing to find and nothing was found (a part with no positive of an
+        observation, as a small or other set of reports may have), 0.0 when only false positives."""
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 1.0
 
 
 def score(reports: list[Report], predict: Callable[[str], dict[str, int]]) -> dict[str, Score]:

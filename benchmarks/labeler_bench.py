@@ -91,7 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     if not path.is_file():
         print(f"error: {path}: development set not found (set MEDMLLM_SHARED or pass --data)", file=sys.stderr)
         return 2
-    reports, skipped = ref.load_reports(path)
+    try:
+        reports, skipped = ref.load_reports(path)
+    except (ValueError, KeyError, TypeError) as e:  # not JSON lines, or rows without id/findings/mesh
+        print(f"error: {path}: not a report set of id/findings/impression/mesh rows ({type(e).__name__}: {e})",
+              file=sys.stderr)
+        return 2
+    if not reports:
+        print(f"error: {path}: no indexed report with text", file=sys.stderr)
+        return 2
     if args.failures:
         _failures([r for r in reports if r.part == "tuning"], args.failures)
         return 0

@@ -61,6 +61,24 @@ def test_keyword_baseline_is_naive():
     assert ref.keyword_baseline("Possible pneumonia; no effusion.")["Pneumonia"] == 1
 
 
+def test_f1_of_an_observation_without_positives():
+    assert ref.Score().f1 == 1.0  # nothing to find, nothing found (a small part may lack an observation)
+    assert ref.Score(fp=2).f1 == 0.0
+    assert ref.Score(tp=1, fp=1, fn=0).f1 == 2 / 3
+
+
+def test_bench_refuses_a_file_that_is_not_a_report_set(tmp_path, capsys):
+    import labeler_bench
+
+    for text, msg in (("", "no indexed report with text"), ("garbage\n", "not a report set"),
+                      ('{"id": 1}\n', "not a report set")):
+        f = tmp_path / "set.jsonl"
+        f.write_text(text, encoding="utf-8")
+        assert labeler_bench.main(["--data", str(f)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(f) in err and msg in err, err
+
+
 def test_split_is_fixed_by_id():
     ids = [str(i) for i in range(2000)]
     parts = [ref.part_of(i) for i in ids]
