@@ -52,14 +52,14 @@ def print_config(cfg):
 
     import yaml
 
-    from medmllm.config import DataConfig, ModelConfig, from_dict, to_plain
+    from medmllm.config import ModelConfig, from_dict, to_plain
     from medmllm.training.plan import build_plan
 
     stages = []
     for ctx in build_plan(cfg, Path(".")):
         stages.append({"name": ctx.name, "stage": ctx.stage.name,
                        "model": to_plain(from_dict(ModelConfig, ctx.config.get("model"), "model")),
-                       "data": to_plain(from_dict(DataConfig, ctx.config.get("data"), "data")),
+                       "data": to_plain(ctx.data),
                        "train": to_plain(ctx.train)})
     return yaml.safe_dump({"stages": stages}, sort_keys=False, allow_unicode=True)
 

@@ -54,7 +54,7 @@ def build_stage(ctx: Any, *, data: bool = True) -> BuiltStage:
 
 
 def default_datamodule(ctx: Any, model: nn.Module, datamodule_class: Any = None) -> ResumableData:
-    """The manifest DataModule of ``ctx.config["data"]`` for the MedMLLM ``model``, wrapped resumable.
+    """The manifest DataModule of ``ctx.data`` for the MedMLLM ``model``, wrapped resumable.
 
     Also records in ``ctx`` which modalities are augmented during training (the feature cache
     is only used for the others).
@@ -64,10 +64,9 @@ def default_datamodule(ctx: Any, model: nn.Module, datamodule_class: Any = None)
         model: the MedMLLM (tokenizer, sizes, token counts).
         datamodule_class: a :class:`~medmllm.data.datamodule.MedDataModule` subclass (default: itself).
     """
-    from medmllm.config import DataConfig, from_dict
     from medmllm.data.datamodule import MedDataModule
 
-    data_cfg = from_dict(DataConfig, ctx.config.get("data") or {}, "data")
+    data_cfg = ctx.data
     aug = data_cfg.transforms.augment
     augmented = aug.enabled and aug.prob > 0
     ctx.augmented = {m: augmented for m in getattr(model, "encoders", {})}

@@ -43,6 +43,7 @@ class StageContext:
     stage: Stage
     config: dict[str, Any]  # {"model", "data", "train"} of this stage, resolved
     train: TrainConfig
+    data: DataConfig  # ``config["data"]`` checked and built once, by build_plan
     run_dir: Path
     quiet: bool = False
     datamodule: Any = None
@@ -124,8 +125,8 @@ def build_plan(cfg: dict[str, Any], run_dir: Path, *, quiet: bool = False) -> li
         prefix = f"pipeline.{i}." if multi else ""
         stage = get_stage(str((c.get("train") or {}).get("stage", "instruct")))
         tc = train_config(stage, c.get("train") or {}, prefix + "train")
-        from_dict(DataConfig, c.get("data") or {}, prefix + "data")  # checked before any stage is built
-        plan.append(StageContext(i, name, stage, c, tc, run_dir, quiet=quiet))
+        dc = from_dict(DataConfig, c.get("data") or {}, prefix + "data")  # checked before any stage is built
+        plan.append(StageContext(i, name, stage, c, tc, dc, run_dir, quiet=quiet))
     return plan
 
 
